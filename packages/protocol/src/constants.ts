@@ -1,0 +1,78 @@
+/** Every wire string and default of the Tidings protocol, shared by server and client. */
+
+export const PROTOCOL_VERSION = 1;
+
+/** Frame `type` values. Client → server: subscribe, unsubscribe, publish, refresh, pong. Server → client: the rest. */
+export const FrameType = {
+  welcome: 'welcome',
+  subscribe: 'subscribe',
+  subscribed: 'subscribed',
+  unsubscribe: 'unsubscribe',
+  unsubscribed: 'unsubscribed',
+  publish: 'publish',
+  ack: 'ack',
+  message: 'message',
+  snapshot: 'snapshot',
+  reset: 'reset',
+  error: 'error',
+  ping: 'ping',
+  pong: 'pong',
+  refresh: 'refresh',
+  disconnect: 'disconnect',
+} as const;
+export type FrameType = (typeof FrameType)[keyof typeof FrameType];
+
+/** Where a new subscription starts. A `Position` resumes exactly after it. */
+export const Since = {
+  /** Only messages published after the subscription is made. */
+  now: 'now',
+  /** The channel's snapshot (if it has one), then every retained message after it. */
+  snapshot: 'snapshot',
+} as const;
+export type SinceMode = (typeof Since)[keyof typeof Since];
+
+/** The transports, by the name the client's `transports` option and the server's endpoints use. */
+export const TransportName = {
+  websocket: 'websocket',
+  sse: 'sse',
+  stream: 'stream',
+  longpoll: 'longpoll',
+  poll: 'poll',
+} as const;
+export type TransportName = (typeof TransportName)[keyof typeof TransportName];
+
+/** Endpoint paths, relative to the mount path (default `/tidings`). */
+export const Endpoint = {
+  websocket: '/ws',
+  sse: '/sse',
+  stream: '/stream',
+  longpoll: '/longpoll',
+  poll: '/poll',
+  publish: '/publish',
+} as const;
+
+export const DEFAULT_MOUNT_PATH = '/tidings';
+
+export const Defaults = {
+  /** Server → client ping on an idle connection, ms. */
+  heartbeatMs: 25_000,
+  /** How long a long-poll request waits for a message, ms. */
+  longPollWaitMs: 25_000,
+  /** Largest published `data`, as JSON bytes. */
+  maxMessageBytes: 64 * 1024,
+  /** Largest frame or request body accepted from a client, bytes. */
+  maxFrameBytes: 128 * 1024,
+  maxChannelLength: 200,
+  maxSubscriptionsPerConnection: 128,
+  /** Messages per history page returned at once. */
+  maxHistoryBatch: 1_000,
+} as const;
+
+/** Query parameters of the HTTP transports. */
+export const Query = {
+  channel: 'channel',
+  cursor: 'cursor',
+  since: 'since',
+  token: 'token',
+  wait: 'wait',
+} as const;

@@ -1,0 +1,218 @@
+import { assertChannelName, assertChannelOrPattern } from './channel.js';
+import { Defaults, FrameType, Since, type SinceMode } from './constants.js';
+import { ErrorCode as Codes, type ErrorCode, TidingsError } from './errors.js';
+import { isPosition, type Position } from './position.js';
+
+/** Where a subscription starts: a mode, or a position to resume after. */
+export type SinceSpec = SinceMode | Position;
+
+// Client → server
+
+export interface SubscribeFrame {
+  type: typeof FrameType.subscribe;
+  id?: number;
+  channel: string;
+  since?: SinceSpec;
+}
+export interface UnsubscribeFrame {
+  type: typeof FrameType.unsubscribe;
+  id?: number;
+  channel: string;
+}
+export interface PublishFrame {
+  type: typeof FrameType.publish;
+  id?: number;
+  channel: string;
+  data: unknown;
+  /** Idempotency key: a second publish with the same key to the same channel is not delivered again. */
+  key?: string;
+  /** Publish only if the channel's last offset is still this. */
+  ifOffset?: number;
+  /** Drop the message if it is not delivered within this many ms. */
+  ttl?: number;
+}
+export interface RefreshFrame {
+  type: typeof FrameType.refresh;
+  id?: number;
+  token: string;
+}
+export interface PongFrame {
+  type: typeof FrameType.pong;
+}
+export type ClientFrame = SubscribeFrame | UnsubscribeFrame | PublishFrame | RefreshFrame | PongFrame;
+
+// Server → client
+
+export interface WelcomeFrame {
+  type: typeof FrameType.welcome;
+  version: number;
+  client: string;
+  heartbeat: number;
+}
+export interface SubscribedFrame {
+  type: typeof FrameType.subscribed;
+  id?: number;
+  channel: string;
+  /** The position delivery continues after (messages, or a reset, follow). */
+  epoch: string;
+  offset: number;
+}
+export interface UnsubscribedFrame {
+  type: typeof FrameType.unsubscribed;
+  id?: number;
+  channel: string;
+  code?: ErrorCode;
+  reason?: string;
+}
+export interface AckFrame {
+  type: typeof FrameType.ack;
+  id?: number;
+  channel: string;
+  epoch: string;
+  offset: number;
+  ts: number;
+  duplicate?: boolean;
+}
+export interface MessageFrame {
+  type: typeof FrameType.message;
+  channel: string;
+  epoch: string;
+  offset: number;
+  ts: number;
+  data: unknown;
+}
+export interface SnapshotFrame {
+  type: typeof FrameType.snapshot;
+  channel: string;
+  epoch: string;
+  offset: number;
+  ts: number;
+  data: unknown;
+}
+export interface ResetFrame {
+  type: typeof FrameType.reset;
+  channel: string;
+  epoch: string;
+  offset: number;
+}
+export interface ErrorFrame {
+  type: typeof FrameType.error;
+  id?: number;
+  channel?: string;
+  code: ErrorCode;
+  message: string;
+  details?: Record<string, unknown>;
+}
+export interface PingFrame {
+  type: typeof FrameType.ping;
+}
+export interface DisconnectFrame {
+  type: typeof FrameType.disconnect;
+  code: ErrorCode;
+  reason: string;
+  reconnect: boolean;
+}
+export type ServerFrame =
+  | WelcomeFrame
+  | SubscribedFrame
+  | UnsubscribedFrame
+  | AckFrame
+  | MessageFrame
+  | SnapshotFrame
+  | ResetFrame
+  | ErrorFrame
+  | PingFrame
+  | DisconnectFrame;
+
+function invalid(field: string, expected: string): TidingsError {
+  return new TidingsError(Codes.invalidField, `field "${field}" must be ${expected}`, { field });
+}
+
+function optionalRequestId(frame: Record<string, unknown>): number | undefined {
+  const id = frame.id;
+  if (id === undefined) return undefined;
+  if (!Number.isSafeInteger(id) || (id as number) < 0) throw invalid('id', 'a non-negative integer');
+  return id as number;
+}
+
+export function parseSince(since: unknown): SinceSpec {
+  if (since === undefined || since === Since.now) return Since.now;
+  if (since === Since.snapshot) return Since.snapshot;
+  if (isPosition(since)) return { epoch: since.epoch, offset: since.offset };
+  throw invalid('since', '"now", "snapshot" or {"epoch": string, "offset": integer}');
+}
+
+/**
+ * Validates one frame from a client. Throws a TidingsError with a stable code for anything that is not
+ * a well-formed frame; never trusts a field it has not checked.
+ */
+export function parseClientFrame(text: string, maxBytes: number = Defaults.maxFrameBytes): ClientFrame {
+  if (text.length > maxBytes)
+    throw new TidingsError(Codes.frameTooLarge, `frame larger than ${maxBytes} bytes`);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new TidingsError(Codes.malformedFrame, 'frame is not valid JSON');
+  }
+  return validateClientFrame(value);
+}
+
+export function validateClientFrame(value: unknown): ClientFrame {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new TidingsError(Codes.malformedFrame, 'frame must be a JSON object');
+  }
+  const frame = value as Record<string, unknown>;
+  const id = optionalRequestId(frame);
+  const withId = <T extends object>(f: T): T => (id === undefined ? f : { ...f, id });
+  switch (frame.type) {
+    case FrameType.subscribe:
+      assertChannelOrPattern(frame.channel);
+      return withId({ type: FrameType.subscribe, channel: frame.channel, since: parseSince(frame.since) });
+    case FrameType.unsubscribe:
+      assertChannelOrPattern(frame.channel);
+      return withId({ type: FrameType.unsubscribe, channel: frame.channel });
+    case FrameType.publish: {
+      assertChannelName(frame.channel);
+      if (!('data' in frame)) throw invalid('data', 'present');
+      const out: PublishFrame = { type: FrameType.publish, channel: frame.channel, data: frame.data };
+      if (frame.key !== undefined) {
+        if (typeof frame.key !== 'string' || frame.key.length === 0 || frame.key.length > 128) {
+          throw invalid('key', 'a string of 1-128 characters');
+        }
+        out.key = frame.key;
+      }
+      if (frame.ifOffset !== undefined) {
+        if (!Number.isSafeInteger(frame.ifOffset) || (frame.ifOffset as number) < 0)
+          throw invalid('ifOffset', 'a non-negative integer');
+        out.ifOffset = frame.ifOffset as number;
+      }
+      if (frame.ttl !== undefined) {
+        if (!Number.isSafeInteger(frame.ttl) || (frame.ttl as number) <= 0)
+          throw invalid('ttl', 'a positive integer (ms)');
+        out.ttl = frame.ttl as number;
+      }
+      return withId(out);
+    }
+    case FrameType.refresh:
+      if (typeof frame.token !== 'string' || frame.token.length === 0 || frame.token.length > 8192) {
+        throw invalid('token', 'a string of 1-8192 characters');
+      }
+      return withId({ type: FrameType.refresh, token: frame.token });
+    case FrameType.pong:
+      return { type: FrameType.pong };
+    default:
+      throw new TidingsError(
+        Codes.unknownFrame,
+        `unknown frame type ${JSON.stringify(String(frame.type).slice(0, 32))}`,
+      );
+  }
+}
+
+export function errorFrame(error: TidingsError, id?: number, channel?: string): ErrorFrame {
+  const frame: ErrorFrame = { type: FrameType.error, code: error.code, message: error.message };
+  if (id !== undefined) frame.id = id;
+  if (channel !== undefined) frame.channel = channel;
+  if (error.details) frame.details = { ...error.details };
+  return frame;
+}

@@ -1,0 +1,95 @@
+import type { Position } from '@tidings/protocol';
+
+/**
+ * The engine is where channels live: it assigns positions, keeps history and snapshots, remembers
+ * idempotency keys and streams each channel's messages to every server process. The hub holds all
+ * delivery logic (ordering, gap filling, resets), so an engine stays small. One contract test suite
+ * (`@tidings/server/testing`) runs against every engine.
+ *
+ * Rules every engine keeps:
+ * - Offsets of a channel are 1, 2, 3, … with no gaps within one epoch. A new epoch starts at the offset
+ *   the engine chooses (usually 0 on creation) whenever the previous history is lost.
+ * - Operations called on one engine instance for one channel take effect in call order (the memory
+ *   engine applies them synchronously inside the call; a Redis engine sends them on one connection).
+ * - `subscribe` delivers each channel's messages in offset order. It may skip some (after a broker
+ *   reconnect, say): the hub notices the gap and reads the missing ones with `read`.
+ */
+export interface Engine {
+  /** Assigns the next offset and stores the message, or returns the original on a repeated `id`. */
+  publish(request: PublishRequest): Promise<PublishResult>;
+  /** The channel's current position, creating the channel (new epoch, offset 0) if it is unknown. */
+  position(channel: string): Promise<Position>;
+  /** Retained messages with offset > `after`, oldest first, at most `limit`; plus where history stands. */
+  read(channel: string, after: number, limit: number): Promise<ReadResult>;
+  /** Records a snapshot (state) at the channel's current offset. */
+  setSnapshot(channel: string, data: string, policy: RetentionPolicy): Promise<Position>;
+  snapshot(channel: string): Promise<Snapshot | null>;
+  /**
+   * Streams messages of a channel, or of every channel matching a pattern (`chat.*`, `chat.>`), to
+   * `listener`. The returned promise resolves once the stream is live (anything published later is
+   * delivered); the returned function ends it.
+   */
+  subscribe(channelOrPattern: string, listener: (message: EngineMessage) => void): Promise<() => void>;
+  /** Channels the engine holds a position for that match the pattern (or the name). */
+  channels(pattern: string): Promise<string[]>;
+  /** Resolves once the engine's connections are up. */
+  ready?(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** How long a channel keeps what was published to it. */
+export interface RetentionPolicy {
+  /** At most this many messages. */
+  size: number;
+  /** Messages older than this (ms) are dropped. A channel with no history, snapshot or subscriber is forgotten after it. */
+  ttlMs: number;
+  /** Idempotency keys are remembered this long (ms). */
+  idempotencyMs: number;
+}
+
+export interface PublishRequest {
+  channel: string;
+  /** The message's data as JSON text (validated and size-checked by the hub). */
+  data: string;
+  /** Idempotency key. */
+  id?: string;
+  /** Fail with CONFLICT unless the channel's last offset is this. */
+  ifOffset?: number;
+  /** Absolute expiry time, ms since the Unix epoch. */
+  expiresAt?: number;
+  /** Who published it (a scope id), so the publisher's own subscriptions can skip it. */
+  origin?: string;
+  policy: RetentionPolicy;
+}
+
+export interface PublishResult extends Position {
+  /** Server time the message was stored, ms. */
+  ts: number;
+  /** True when `id` was seen before: nothing was stored or delivered this time. */
+  duplicate: boolean;
+}
+
+export interface EngineMessage {
+  channel: string;
+  epoch: string;
+  offset: number;
+  ts: number;
+  /** JSON text. */
+  data: string;
+  id?: string;
+  expiresAt?: number;
+  origin?: string;
+}
+
+export interface ReadResult extends Position {
+  /** `epoch` and `offset` are the channel's current position; these are the messages after `after`. */
+  messages: EngineMessage[];
+  /** Offset of the oldest retained message, or `offset + 1` when nothing is retained. */
+  firstOffset: number;
+}
+
+export interface Snapshot extends Position {
+  ts: number;
+  /** JSON text. */
+  data: string;
+}
