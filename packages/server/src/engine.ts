@@ -27,14 +27,24 @@ export interface Engine {
   /**
    * Streams messages of a channel, or of every channel matching a pattern (`chat.*`, `chat.>`), to
    * `listener`. The returned promise resolves once the stream is live (anything published later is
-   * delivered); the returned function ends it.
+   * delivered); the returned function ends it. An engine may deliver messages of channels that do not
+   * match a pattern (the hub filters) but never out of offset order for one channel.
    */
-  subscribe(channelOrPattern: string, listener: (message: EngineMessage) => void): Promise<() => void>;
+  subscribe(channelOrPattern: string, listener: StreamListener): Promise<() => void>;
   /** Channels the engine holds a position for that match the pattern (or the name). */
   channels(pattern: string): Promise<string[]>;
   /** Resolves once the engine's connections are up. */
   ready?(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface StreamListener {
+  message(message: EngineMessage): void;
+  /**
+   * The stream was interrupted (e.g. the broker connection dropped and came back): messages may have
+   * been missed, so the hub re-reads every channel it follows from its last position.
+   */
+  resync?(): void;
 }
 
 /** How long a channel keeps what was published to it. */
