@@ -1,0 +1,3 @@
+export * from './engine-contract.js';
+export * from './engine-model.js';
+export * from './wait-for.js';
