@@ -1,0 +1,411 @@
+import {
+  assertChannelName,
+  assertChannelOrPattern,
+  Defaults,
+  ErrorCode,
+  isPattern,
+  type Position,
+  parseSince,
+  Since,
+  type SinceSpec,
+  TidingsError,
+} from '@tidings/protocol';
+import { Channel } from './channel.js';
+import { encodeData } from './encode-data.js';
+import type { Engine, PublishRequest, PublishResult, ReadResult, RetentionPolicy } from './engine.js';
+import { Feed } from './feed.js';
+import { MemoryEngine } from './memory-engine.js';
+import { Envelope, type Message } from './message.js';
+import { type RetentionConfig, RetentionRules } from './retention.js';
+import { Scope } from './scope.js';
+import {
+  type Handler,
+  type ResetNotice,
+  type ScopeLike,
+  type Subscription,
+  type SubscriptionHost,
+  SubscriptionImpl,
+} from './subscription.js';
+import type { Tracker } from './tracker.js';
+
+export interface HubOptions {
+  /** Where channels live. Default: a new in-memory engine. */
+  engine?: Engine;
+  /** Retention per channel pattern, first match wins: `{ 'chat.*': { size: 100, ttlMs: 600_000 } }`. */
+  history?: RetentionConfig;
+  /** Retention for channels no pattern matches. Default: 100 messages, 10 minutes, idempotency keys 2 minutes. */
+  defaultHistory?: Partial<RetentionPolicy>;
+  /** Largest `data` as JSON bytes. Default 64 KiB. */
+  maxMessageBytes?: number;
+  /** Called when a handler throws or rejects, or delivery must wait for the engine. Default: console.error. */
+  onError?: (error: unknown, context: { channel: string }) => void;
+}
+
+export interface SubscribeOptions {
+  /** Where to start: 'now' (default), 'snapshot', or a position `{ epoch, offset }` to resume after. Channels only. */
+  since?: SinceSpec;
+  /** Called, in order with messages, when the position could not be served and the snapshot follows. */
+  onReset?: (reset: ResetNotice) => void | PromiseLike<void>;
+}
+
+export interface PublishOptions {
+  /** Idempotency key: publishing the same key to the same channel again returns the first result and delivers nothing. */
+  id?: string;
+  /** Publish only if the channel's last offset is still this; otherwise reject with CONFLICT. */
+  ifOffset?: number;
+  /** Drop the message if it has not been delivered within this many ms. */
+  ttl?: number;
+  /** Whether the publishing scope's own subscriptions receive it. Default true. Needs `scope`. */
+  echo?: boolean;
+}
+
+export interface Published extends PublishResult {
+  channel: string;
+}
+
+export interface HistoryOptions {
+  /** Return the messages after this position; without it, the newest `limit` retained messages. */
+  since?: Position;
+  /** At most this many messages. Default 100, at most 1000. */
+  limit?: number;
+}
+
+export interface HistoryResult extends Position {
+  /** `epoch` and `offset` are the channel's current position. */
+  messages: Message[];
+  /** True when `since` could not be served: `snapshot` (if any) and the retained messages after it are returned instead. */
+  reset: boolean;
+  snapshot?: Message;
+}
+
+/**
+ * The hub: the server side of Tidings. Publish to channels, subscribe handlers, read history, keep
+ * snapshots. Every subscription receives each message of its channel exactly once, in publish order.
+ */
+export class Hub {
+  readonly engine: Engine;
+  readonly #retention: RetentionRules;
+  readonly #maxMessageBytes: number;
+  readonly #onError: (error: unknown, context: { channel: string }) => void;
+  readonly #feeds = new Map<string, Feed>();
+  readonly #subscriptions = new Set<SubscriptionImpl>();
+  readonly #host: SubscriptionHost;
+  #closed = false;
+
+  constructor(options: HubOptions = {}) {
+    this.engine = options.engine ?? new MemoryEngine();
+    this.#retention = new RetentionRules(options.history, options.defaultHistory);
+    this.#maxMessageBytes = options.maxMessageBytes ?? Defaults.maxMessageBytes;
+    this.#onError =
+      options.onError ??
+      ((error, { channel }) => console.error(`[tidings] subscription to ${channel}:`, error));
+    this.#host = {
+      engine: this.engine,
+      historyBatch: Defaults.maxHistoryBatch,
+      report: (error, subscription) => this.#report(error, subscription.channel),
+      detach: (subscription) => this.#detach(subscription),
+    };
+  }
+
+  /** A handle on one channel, for code that works with one channel (Lona's and TorChannels' style). */
+  channel(name: string): Channel {
+    assertChannelName(name);
+    return new Channel(this, name);
+  }
+
+  /** A group of subscriptions that ends together (a page view, a connection). */
+  scope(): Scope {
+    return new Scope(this);
+  }
+
+  /**
+   * Subscribes a handler to a channel or a pattern (`chat.*` one segment, `chat.>` any depth). The
+   * handler gets each message once, in order; an async handler finishes before the next call.
+   */
+  subscribe<T = unknown>(channel: string, handler: Handler<T>, options: SubscribeOptions = {}): Subscription {
+    return this.subscribeIn(undefined, channel, handler as Handler, options);
+  }
+
+  /** @internal Scope-aware subscribe. */
+  subscribeIn(
+    scope: ScopeLike | undefined,
+    channel: string,
+    handler: Handler,
+    options: SubscribeOptions,
+  ): Subscription {
+    this.#assertOpen();
+    assertChannelOrPattern(channel);
+    if (typeof handler !== 'function')
+      throw new TidingsError(ErrorCode.invalidField, 'handler must be a function');
+    const since = parseSince(options.since);
+    const pattern = isPattern(channel);
+    if (pattern && since !== Since.now) {
+      throw new TidingsError(ErrorCode.invalidField, 'a pattern subscription can only start from "now"');
+    }
+    let feed = this.#feeds.get(channel);
+    if (feed === undefined) {
+      feed = new Feed(this.engine, channel, pattern);
+      this.#feeds.set(channel, feed);
+    }
+    const joined = feed;
+    // Asked now, before anything published after this call, so such messages are never missed.
+    const position =
+      !pattern && since === Since.now && joined.known === undefined
+        ? this.engine.position(channel)
+        : undefined;
+    const subscription = new SubscriptionImpl(
+      this.#host,
+      channel,
+      pattern,
+      handler,
+      { onReset: options.onReset, scope },
+      (sub, tracker) => this.#start(sub, joined, tracker, since, position),
+    );
+    joined.subscriptions.add(subscription);
+    this.#subscriptions.add(subscription);
+    return subscription;
+  }
+
+  async #start(
+    subscription: SubscriptionImpl,
+    feed: Feed,
+    tracker: Tracker | undefined,
+    since: SinceSpec,
+    position: Promise<Position> | undefined,
+  ): Promise<Position | null> {
+    const known = feed.known;
+    if (tracker === undefined) {
+      await this.#startOrFail(subscription, feed.ready);
+      return null;
+    }
+    if (since === Since.now && known !== undefined) {
+      subscription.startLive(tracker, known);
+      return known;
+    }
+    return this.#startOrFail(
+      subscription,
+      (async () => {
+        const from = position === undefined ? since : await position;
+        if (typeof from === 'object') feed.note(from);
+        await feed.ready;
+        await subscription.startFrom(
+          tracker,
+          from === Since.now ? await this.engine.position(tracker.channel) : from,
+          true,
+        );
+        return { epoch: tracker.epoch, offset: tracker.offset };
+      })(),
+    );
+  }
+
+  async #startOrFail<T>(subscription: SubscriptionImpl, work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } catch (error) {
+      subscription.unsubscribe();
+      throw toEngineError(error);
+    }
+  }
+
+  /** Publishes to one channel; resolves with the message's position once the engine has stored it. */
+  publish(channel: string, data: unknown, options: PublishOptions = {}): Promise<Published> {
+    return this.publishIn(undefined, channel, data, options);
+  }
+
+  /** @internal Scope-aware publish. */
+  async publishIn(
+    scopeId: string | undefined,
+    channel: string,
+    data: unknown,
+    options: PublishOptions = {},
+  ): Promise<Published> {
+    this.#assertOpen();
+    if (typeof channel === 'string' && isPattern(channel)) {
+      throw new TidingsError(
+        ErrorCode.invalidChannel,
+        `cannot publish to the pattern ${channel}: use broadcast()`,
+      );
+    }
+    assertChannelName(channel);
+    const request = this.#request(channel, encodeData(data, this.#maxMessageBytes), options, scopeId);
+    const result = await this.#engineCall(this.engine.publish(request));
+    this.#feeds.get(channel)?.note(result);
+    return { channel, ...result };
+  }
+
+  /**
+   * Publishes one message to many channels: a list of names, or every known channel matching a pattern
+   * (a channel the engine holds a position for: published to, given a snapshot, or subscribed to, and
+   * not yet forgotten after its retention time).
+   */
+  async broadcast(
+    target: string | readonly string[],
+    data: unknown,
+    options: Omit<PublishOptions, 'ifOffset'> = {},
+  ): Promise<Published[]> {
+    this.#assertOpen();
+    if ((options as PublishOptions).ifOffset !== undefined) {
+      throw new TidingsError(ErrorCode.invalidField, 'ifOffset applies to one channel: use publish()');
+    }
+    const json = encodeData(data, this.#maxMessageBytes);
+    let channels: readonly string[];
+    if (typeof target === 'string') {
+      assertChannelOrPattern(target);
+      channels = isPattern(target) ? await this.#engineCall(this.engine.channels(target)) : [target];
+    } else {
+      for (const channel of target) assertChannelName(channel);
+      channels = target;
+    }
+    const requests = channels.map((channel) => this.#request(channel, json, options, undefined));
+    return Promise.all(
+      requests.map(async (request) => {
+        const result = await this.#engineCall(this.engine.publish(request));
+        this.#feeds.get(request.channel)?.note(result);
+        return { channel: request.channel, ...result };
+      }),
+    );
+  }
+
+  #request(
+    channel: string,
+    json: string,
+    options: PublishOptions,
+    scopeId: string | undefined,
+  ): PublishRequest {
+    const request: PublishRequest = { channel, data: json, policy: this.#retention.for(channel) };
+    const { id, ifOffset, ttl, echo } = options;
+    if (id !== undefined) {
+      if (typeof id !== 'string' || id.length === 0 || id.length > 128) {
+        throw new TidingsError(ErrorCode.invalidField, 'id must be a string of 1-128 characters');
+      }
+      request.id = id;
+    }
+    if (ifOffset !== undefined) {
+      if (!Number.isSafeInteger(ifOffset) || ifOffset < 0)
+        throw new TidingsError(ErrorCode.invalidField, 'ifOffset must be a non-negative integer');
+      request.ifOffset = ifOffset;
+    }
+    if (ttl !== undefined) {
+      if (!Number.isSafeInteger(ttl) || ttl <= 0)
+        throw new TidingsError(ErrorCode.invalidField, 'ttl must be a positive integer (ms)');
+      request.expiresAt = Date.now() + ttl;
+    }
+    if (echo === false) {
+      if (scopeId === undefined)
+        throw new TidingsError(ErrorCode.invalidField, 'echo: false needs a scope: use scope.publish()');
+      request.origin = scopeId;
+    }
+    return request;
+  }
+
+  /** Records the channel's state (TorChannels' set_state): new subscribers from the snapshot, or reset ones, get it first. */
+  async setState(channel: string, data: unknown): Promise<Position> {
+    this.#assertOpen();
+    assertChannelName(channel);
+    const json = encodeData(data, this.#maxMessageBytes);
+    return this.#engineCall(this.engine.setSnapshot(channel, json, this.#retention.for(channel)));
+  }
+
+  /** The channel's current position. */
+  async position(channel: string): Promise<Position> {
+    this.#assertOpen();
+    assertChannelName(channel);
+    return this.#engineCall(this.engine.position(channel));
+  }
+
+  /** Reads history: exactly the messages after `since`, or (`reset: true`) the snapshot and what follows it. */
+  async history(channel: string, options: HistoryOptions = {}): Promise<HistoryResult> {
+    this.#assertOpen();
+    assertChannelName(channel);
+    const limit = options.limit ?? 100;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > Defaults.maxHistoryBatch) {
+      throw new TidingsError(
+        ErrorCode.invalidField,
+        `limit must be an integer from 1 to ${Defaults.maxHistoryBatch}`,
+      );
+    }
+    const since = options.since === undefined ? undefined : parseSince(options.since);
+    if (typeof since === 'string')
+      throw new TidingsError(ErrorCode.invalidField, 'since must be a position { epoch, offset }');
+    const engine = this.engine;
+    if (since !== undefined) {
+      const read = await this.#engineCall(engine.read(channel, since.offset, limit));
+      if (read.epoch === since.epoch && since.offset <= read.offset && since.offset >= read.firstOffset - 1) {
+        return { ...this.#page(read), reset: false };
+      }
+      const snapshot = await this.#engineCall(engine.snapshot(channel));
+      const usable = snapshot !== null && snapshot.epoch === read.epoch;
+      const after = await this.#engineCall(engine.read(channel, usable ? snapshot.offset : 0, limit));
+      const result: HistoryResult = { ...this.#page(after), reset: true };
+      if (usable) result.snapshot = new Envelope({ ...snapshot, channel }, true);
+      return result;
+    }
+    const head = await this.#engineCall(engine.read(channel, 0, 1));
+    const after = Math.max(head.firstOffset - 1, head.offset - limit);
+    return { ...this.#page(await this.#engineCall(engine.read(channel, after, limit))), reset: false };
+  }
+
+  #page(read: ReadResult): Omit<HistoryResult, 'reset'> {
+    return { epoch: read.epoch, offset: read.offset, messages: read.messages.map((m) => new Envelope(m)) };
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Ends every subscription and closes the engine. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const subscription of [...this.#subscriptions]) subscription.unsubscribe();
+    await this.engine.close();
+  }
+
+  #detach(subscription: SubscriptionImpl): void {
+    this.#subscriptions.delete(subscription);
+    const feed = this.#feeds.get(subscription.channel);
+    if (feed === undefined) return;
+    feed.subscriptions.delete(subscription);
+    if (feed.subscriptions.size === 0) {
+      this.#feeds.delete(subscription.channel);
+      feed.close();
+    }
+  }
+
+  #report(error: unknown, channel: string): void {
+    try {
+      this.#onError(error, { channel });
+    } catch {
+      // An error hook that throws must not stop delivery.
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new TidingsError(ErrorCode.closed, 'the hub is closed');
+  }
+
+  async #engineCall<T>(call: Promise<T>): Promise<T> {
+    try {
+      return await call;
+    } catch (error) {
+      throw toEngineError(error);
+    }
+  }
+}
+
+/** Engines throw TidingsErrors; anything else from below is reported as the engine being unavailable. */
+function toEngineError(error: unknown): TidingsError {
+  if (error instanceof TidingsError) return error;
+  return new TidingsError(
+    ErrorCode.engineUnavailable,
+    `engine error: ${(error as Error)?.message ?? String(error)}`,
+    undefined,
+    {
+      cause: error,
+    },
+  );
+}
+
+export function createHub(options?: HubOptions): Hub {
+  return new Hub(options);
+}

@@ -1,0 +1,51 @@
+import { randomUUID } from 'node:crypto';
+import { ErrorCode, TidingsError } from '@tidings/protocol';
+import type { Hub, Published, PublishOptions, SubscribeOptions } from './hub.js';
+import type { Handler, Subscription } from './subscription.js';
+
+/**
+ * A group of subscriptions that ends at once, as Lona unsubscribes a view's channels when the view
+ * closes. A connection is a scope; its publishes with `echo: false` skip its own subscriptions.
+ */
+export class Scope {
+  readonly id: string = randomUUID();
+  readonly #hub: Hub;
+  readonly #subscriptions = new Set<Subscription>();
+  #closed = false;
+
+  constructor(hub: Hub) {
+    this.#hub = hub;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get size(): number {
+    return this.#subscriptions.size;
+  }
+
+  subscribe<T = unknown>(channel: string, handler: Handler<T>, options: SubscribeOptions = {}): Subscription {
+    if (this.#closed) throw new TidingsError(ErrorCode.closed, 'the scope is closed');
+    const subscription = this.#hub.subscribeIn(this, channel, handler as Handler, options);
+    this.#subscriptions.add(subscription);
+    return subscription;
+  }
+
+  /** @internal A subscription of this scope ended. */
+  forget(subscription: Subscription): void {
+    this.#subscriptions.delete(subscription);
+  }
+
+  publish(channel: string, data: unknown, options?: PublishOptions): Promise<Published> {
+    if (this.#closed) return Promise.reject(new TidingsError(ErrorCode.closed, 'the scope is closed'));
+    return this.#hub.publishIn(this.id, channel, data, options);
+  }
+
+  /** Ends every subscription of the scope. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const subscription of [...this.#subscriptions]) subscription.unsubscribe();
+  }
+}

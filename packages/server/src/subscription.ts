@@ -1,0 +1,291 @@
+import { ErrorCode, type Position, TidingsError } from '@tidings/protocol';
+import type { Engine } from './engine.js';
+import { Envelope, type Message } from './message.js';
+import { Tracker } from './tracker.js';
+
+export type Handler<T = unknown> = (message: Message<T>) => void | PromiseLike<void>;
+
+/** A subscription's position could not be served (history lost or trimmed): a snapshot and messages after `offset` follow. */
+export interface ResetNotice {
+  readonly channel: string;
+  readonly epoch: string;
+  /** The position delivery continues after: the snapshot's, or just before the oldest retained message. */
+  readonly offset: number;
+}
+
+export interface Subscription {
+  /** The channel or pattern subscribed to. */
+  readonly channel: string;
+  /**
+   * Resolves once delivery is live, with the position it started after (null for a pattern). Rejects,
+   * and ends the subscription, if it could not start (e.g. ENGINE_UNAVAILABLE).
+   */
+  readonly ready: Promise<Position | null>;
+  readonly closed: boolean;
+  unsubscribe(): void;
+}
+
+/** What a subscription needs from its hub. */
+export interface SubscriptionHost {
+  readonly engine: Engine;
+  readonly historyBatch: number;
+  report(error: unknown, subscription: Subscription): void;
+  detach(subscription: SubscriptionImpl): void;
+}
+
+/** The group a subscription belongs to (a Scope). */
+export interface ScopeLike {
+  readonly id: string;
+  forget(subscription: Subscription): void;
+}
+
+type Item = Envelope | ResetNotice;
+
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 5_000;
+
+/**
+ * Delivers one channel's (or one pattern's channels') messages to one handler: each message exactly
+ * once, in offset order, one handler call at a time. Live messages come from the hub's feed; when one
+ * arrives out of sequence (a gap, a new epoch, a resync) the subscription reads history to fill the gap,
+ * or resets to the snapshot when history no longer reaches back far enough.
+ */
+export class SubscriptionImpl implements Subscription {
+  readonly channel: string;
+  readonly ready: Promise<Position | null>;
+  closed = false;
+
+  readonly #host: SubscriptionHost;
+  readonly #handler: Handler;
+  readonly #onReset: ((reset: ResetNotice) => void | PromiseLike<void>) | undefined;
+  readonly scope: ScopeLike | undefined;
+  /** The one tracker of a channel subscription; undefined for a pattern. */
+  readonly #tracker: Tracker | undefined;
+  /** A pattern subscription's trackers, one per channel seen. */
+  readonly #trackers: Map<string, Tracker> | undefined;
+
+  #queue: Item[] = [];
+  #head = 0;
+  #draining = false;
+  #retries = 0;
+
+  constructor(
+    host: SubscriptionHost,
+    channel: string,
+    pattern: boolean,
+    handler: Handler,
+    options: { onReset?: (reset: ResetNotice) => void | PromiseLike<void>; scope?: ScopeLike },
+    start: (subscription: SubscriptionImpl, tracker: Tracker | undefined) => Promise<Position | null>,
+  ) {
+    this.#host = host;
+    this.channel = channel;
+    this.#handler = handler;
+    this.#onReset = options.onReset;
+    this.scope = options.scope;
+    if (pattern) this.#trackers = new Map();
+    else this.#tracker = new Tracker(channel);
+    this.ready = start(this, this.#tracker);
+    // The caller may never look at `ready`; failure is also reported through the hub.
+    this.ready.catch(() => {});
+  }
+
+  unsubscribe(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.#queue = [];
+    this.#head = 0;
+    this.#host.detach(this);
+    this.scope?.forget(this);
+  }
+
+  /** Starts a channel subscription at a known live position: nothing to read. */
+  startLive(tracker: Tracker, position: Position): void {
+    tracker.epoch = position.epoch;
+    tracker.offset = position.offset;
+    tracker.live = true;
+  }
+
+  /** Starts (or restarts) from a position: reads what was missed, or resets if that is impossible. */
+  async startFrom(tracker: Tracker, position: Position | 'snapshot', notifyReset: boolean): Promise<void> {
+    if (position === 'snapshot') {
+      await this.#restart(tracker, false);
+    } else {
+      tracker.epoch = position.epoch;
+      tracker.offset = position.offset;
+      if (!(await this.#catchUp(tracker))) await this.#restart(tracker, notifyReset);
+    }
+    this.#goLive(tracker);
+  }
+
+  /** A live message from the feed. */
+  offer(envelope: Envelope): void {
+    if (this.closed) return;
+    let tracker = this.#tracker;
+    if (tracker === undefined) {
+      tracker = this.#trackers!.get(envelope.channel);
+      if (tracker === undefined) {
+        // First message seen on this channel by a pattern subscription: it starts here.
+        tracker = new Tracker(envelope.channel, envelope.epoch, envelope.offset - 1);
+        tracker.live = true;
+        this.#trackers!.set(envelope.channel, tracker);
+      }
+    }
+    if (!tracker.live) tracker.pending.push(envelope);
+    else this.#accept(tracker, envelope);
+  }
+
+  /** The engine's stream was interrupted: re-read every channel from where it stands. */
+  resync(): void {
+    if (this.closed) return;
+    const trackers = this.#tracker ? [this.#tracker] : this.#trackers!.values();
+    for (const tracker of trackers) {
+      if (tracker.live) this.#recover(tracker);
+      else tracker.again = true;
+    }
+  }
+
+  #accept(tracker: Tracker, envelope: Envelope): void {
+    if (envelope.epoch === tracker.epoch) {
+      if (envelope.offset <= tracker.offset) return;
+      if (envelope.offset === tracker.offset + 1) {
+        tracker.offset = envelope.offset;
+        this.#enqueue(envelope);
+        return;
+      }
+    }
+    tracker.pending.push(envelope);
+    this.#recover(tracker);
+  }
+
+  #recover(tracker: Tracker): void {
+    tracker.live = false;
+    this.startFrom(tracker, { epoch: tracker.epoch, offset: tracker.offset }, true).then(
+      () => {
+        this.#retries = 0;
+      },
+      (error: unknown) => {
+        if (this.closed) return;
+        this.#host.report(error, this);
+        const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** this.#retries++) * (0.5 + Math.random() / 2);
+        setTimeout(() => {
+          if (!this.closed && !tracker.live) this.#recover(tracker);
+        }, delay).unref();
+      },
+    );
+  }
+
+  /** Reads history after the tracker's position. False when that position can no longer be served. */
+  async #catchUp(tracker: Tracker): Promise<boolean> {
+    const engine = this.#host.engine;
+    for (;;) {
+      const read = await engine.read(tracker.channel, Math.max(0, tracker.offset), this.#host.historyBatch);
+      if (this.closed) return true;
+      const servable =
+        read.epoch === tracker.epoch &&
+        tracker.offset <= read.offset &&
+        tracker.offset >= read.firstOffset - 1;
+      if (!servable) return false;
+      for (const message of read.messages) {
+        if (message.offset !== tracker.offset + 1) continue;
+        tracker.offset = message.offset;
+        this.#enqueue(new Envelope(message));
+      }
+      if (tracker.offset >= read.offset || read.messages.length === 0) return true;
+    }
+  }
+
+  /** Starts over from the snapshot (if any) and the retained history after it. */
+  async #restart(tracker: Tracker, notifyReset: boolean): Promise<void> {
+    const engine = this.#host.engine;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const snapshot = await engine.snapshot(tracker.channel);
+      const head = await engine.read(tracker.channel, snapshot?.offset ?? 0, 1);
+      if (this.closed) return;
+      const usable = snapshot !== null && snapshot.epoch === head.epoch;
+      tracker.epoch = head.epoch;
+      tracker.offset = usable ? snapshot.offset : head.firstOffset - 1;
+      if (notifyReset)
+        this.#enqueue({ channel: tracker.channel, epoch: tracker.epoch, offset: tracker.offset });
+      if (usable) this.#enqueue(new Envelope({ ...snapshot, channel: tracker.channel }, true));
+      // A snapshot older than the retained history still wins: it is the state the app chose to keep.
+      if (usable && tracker.offset < head.firstOffset - 1) tracker.offset = head.firstOffset - 1;
+      if (await this.#catchUp(tracker)) return;
+      notifyReset = true;
+    }
+    throw new TidingsError(
+      ErrorCode.engineUnavailable,
+      `channel ${tracker.channel} keeps resetting; will retry`,
+    );
+  }
+
+  #goLive(tracker: Tracker): void {
+    if (this.closed) return;
+    if (tracker.again) {
+      tracker.again = false;
+      this.#recover(tracker);
+      return;
+    }
+    tracker.live = true;
+    const pending = tracker.pending;
+    tracker.pending = [];
+    for (let i = 0; i < pending.length; i++) {
+      if (!tracker.live) {
+        for (let j = i; j < pending.length; j++) tracker.pending.push(pending[j]);
+        return;
+      }
+      this.#accept(tracker, pending[i]);
+    }
+  }
+
+  #enqueue(item: Item): void {
+    this.#queue.push(item);
+    if (!this.#draining) this.#drain();
+  }
+
+  /** Runs handler calls one at a time; a sync handler costs no promise. */
+  #drain(): void {
+    this.#draining = true;
+    while (this.#head < this.#queue.length) {
+      if (this.closed) break;
+      const item = this.#queue[this.#head++];
+      let result: void | PromiseLike<void>;
+      try {
+        result = this.#deliver(item);
+      } catch (error) {
+        this.#host.report(error, this);
+        continue;
+      }
+      if (result !== undefined && typeof result.then === 'function') {
+        result.then(this.#resume, this.#fail);
+        return;
+      }
+    }
+    this.#queue = [];
+    this.#head = 0;
+    this.#draining = false;
+  }
+
+  readonly #resume = (): void => {
+    this.#compact();
+    this.#drain();
+  };
+
+  readonly #fail = (error: unknown): void => {
+    this.#host.report(error, this);
+    this.#resume();
+  };
+
+  #compact(): void {
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  #deliver(item: Item): void | PromiseLike<void> {
+    if (!(item instanceof Envelope)) return this.#onReset?.(item);
+    if (item.origin !== undefined && item.origin === this.scope?.id) return;
+    if (item.expiresAt !== undefined && item.expiresAt <= Date.now()) return;
+    return this.#handler(item);
+  }
+}
