@@ -46,6 +46,8 @@ export interface SubscribeOptions {
   since?: SinceSpec;
   /** Called, in order with messages, when the position could not be served and the snapshot follows. */
   onReset?: (reset: ResetNotice) => void | PromiseLike<void>;
+  /** Called first, in order with messages, with the position delivery starts after. */
+  onStart?: (start: ResetNotice) => void | PromiseLike<void>;
 }
 
 export interface PublishOptions {
@@ -158,7 +160,7 @@ export class Hub {
       channel,
       pattern,
       handler,
-      { onReset: options.onReset, scope },
+      { onReset: options.onReset, onStart: options.onStart, scope },
       (sub, tracker) => this.#start(sub, joined, tracker, since, position),
     );
     joined.subscriptions.add(subscription);

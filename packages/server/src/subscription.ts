@@ -39,7 +39,14 @@ export interface ScopeLike {
   forget(subscription: Subscription): void;
 }
 
-type Item = Envelope | ResetNotice;
+/** A position notice in the delivery queue: where a subscription starts, or where it restarts after a reset. */
+interface Notice {
+  readonly notice: 'start' | 'reset';
+  readonly position: ResetNotice;
+}
+
+type Item = Envelope | Notice;
+type NoticeHandler = (position: ResetNotice) => void | PromiseLike<void>;
 
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5_000;
@@ -57,7 +64,8 @@ export class SubscriptionImpl implements Subscription {
 
   readonly #host: SubscriptionHost;
   readonly #handler: Handler;
-  readonly #onReset: ((reset: ResetNotice) => void | PromiseLike<void>) | undefined;
+  readonly #onReset: NoticeHandler | undefined;
+  readonly #onStart: NoticeHandler | undefined;
   readonly scope: ScopeLike | undefined;
   /** The one tracker of a channel subscription; undefined for a pattern. */
   readonly #tracker: Tracker | undefined;
@@ -74,13 +82,14 @@ export class SubscriptionImpl implements Subscription {
     channel: string,
     pattern: boolean,
     handler: Handler,
-    options: { onReset?: (reset: ResetNotice) => void | PromiseLike<void>; scope?: ScopeLike },
+    options: { onReset?: NoticeHandler; onStart?: NoticeHandler; scope?: ScopeLike },
     start: (subscription: SubscriptionImpl, tracker: Tracker | undefined) => Promise<Position | null>,
   ) {
     this.#host = host;
     this.channel = channel;
     this.#handler = handler;
     this.#onReset = options.onReset;
+    this.#onStart = options.onStart;
     this.scope = options.scope;
     if (pattern) this.#trackers = new Map();
     else this.#tracker = new Tracker(channel);
@@ -103,18 +112,30 @@ export class SubscriptionImpl implements Subscription {
     tracker.epoch = position.epoch;
     tracker.offset = position.offset;
     tracker.live = true;
+    this.#notify('start', tracker);
   }
 
-  /** Starts (or restarts) from a position: reads what was missed, or resets if that is impossible. */
-  async startFrom(tracker: Tracker, position: Position | 'snapshot', notifyReset: boolean): Promise<void> {
+  /**
+   * Starts from a position (or the snapshot), or recovers after a gap: reads what was missed, or resets
+   * if that is impossible. A start is announced before any message, a reset where it happens.
+   */
+  async startFrom(tracker: Tracker, position: Position | 'snapshot', initial: boolean): Promise<void> {
     if (position === 'snapshot') {
-      await this.#restart(tracker, false);
+      await this.#restart(tracker, 'start');
     } else {
       tracker.epoch = position.epoch;
       tracker.offset = position.offset;
-      if (!(await this.#catchUp(tracker))) await this.#restart(tracker, notifyReset);
+      if (initial) this.#notify('start', tracker);
+      if (!(await this.#catchUp(tracker))) await this.#restart(tracker, 'reset');
     }
     this.#goLive(tracker);
+  }
+
+  #notify(notice: Notice['notice'], tracker: Tracker): void {
+    this.#enqueue({
+      notice,
+      position: { channel: tracker.channel, epoch: tracker.epoch, offset: tracker.offset },
+    });
   }
 
   /** A live message from the feed. */
@@ -159,7 +180,7 @@ export class SubscriptionImpl implements Subscription {
 
   #recover(tracker: Tracker): void {
     tracker.live = false;
-    this.startFrom(tracker, { epoch: tracker.epoch, offset: tracker.offset }, true).then(
+    this.startFrom(tracker, { epoch: tracker.epoch, offset: tracker.offset }, false).then(
       () => {
         this.#retries = 0;
       },
@@ -195,7 +216,7 @@ export class SubscriptionImpl implements Subscription {
   }
 
   /** Starts over from the snapshot (if any) and the retained history after it. */
-  async #restart(tracker: Tracker, notifyReset: boolean): Promise<void> {
+  async #restart(tracker: Tracker, notice: Notice['notice']): Promise<void> {
     const engine = this.#host.engine;
     for (let attempt = 0; attempt < 5; attempt++) {
       const snapshot = await engine.snapshot(tracker.channel);
@@ -204,13 +225,12 @@ export class SubscriptionImpl implements Subscription {
       const usable = snapshot !== null && snapshot.epoch === head.epoch;
       tracker.epoch = head.epoch;
       tracker.offset = usable ? snapshot.offset : head.firstOffset - 1;
-      if (notifyReset)
-        this.#enqueue({ channel: tracker.channel, epoch: tracker.epoch, offset: tracker.offset });
+      this.#notify(notice, tracker);
       if (usable) this.#enqueue(new Envelope({ ...snapshot, channel: tracker.channel }, true));
       // A snapshot older than the retained history still wins: it is the state the app chose to keep.
       if (usable && tracker.offset < head.firstOffset - 1) tracker.offset = head.firstOffset - 1;
       if (await this.#catchUp(tracker)) return;
-      notifyReset = true;
+      notice = 'reset';
     }
     throw new TidingsError(
       ErrorCode.engineUnavailable,
@@ -283,7 +303,9 @@ export class SubscriptionImpl implements Subscription {
   }
 
   #deliver(item: Item): void | PromiseLike<void> {
-    if (!(item instanceof Envelope)) return this.#onReset?.(item);
+    if (!(item instanceof Envelope)) {
+      return item.notice === 'start' ? this.#onStart?.(item.position) : this.#onReset?.(item.position);
+    }
     if (item.origin !== undefined && item.origin === this.scope?.id) return;
     if (item.expiresAt !== undefined && item.expiresAt <= Date.now()) return;
     return this.#handler(item);

@@ -701,3 +701,38 @@ describe('hub: rejected input loses nothing', () => {
     assert.throws(() => hub.subscribe('a', () => {}), { code: ErrorCode.closed });
   });
 });
+
+describe('hub: start and reset notices come in order with messages', () => {
+  test('onStart gives the position delivery continues after, before any message', async (t) => {
+    const hub = hubFor(t, { history: { 'n.*': { size: 2 } } });
+    const first = await hub.publish('n.a', 1);
+    for (let i = 2; i <= 4; i++) await hub.publish('n.a', i);
+    await hub.setState('n.a', 'S');
+    const log = (into: string[]) => ({
+      onStart: (p: ResetNotice) => {
+        into.push(`start@${p.offset}`);
+      },
+      onReset: (p: ResetNotice) => {
+        into.push(`reset@${p.offset}`);
+      },
+    });
+    const now: string[] = [];
+    const fromSnapshot: string[] = [];
+    const resumed: string[] = [];
+    const stale: string[] = [];
+    const record = (into: string[]) => (m: Message) => {
+      into.push(m.snapshot ? `snapshot@${m.offset}` : `m@${m.offset}`);
+    };
+    hub.subscribe('n.a', record(now), log(now));
+    hub.subscribe('n.a', record(fromSnapshot), { since: 'snapshot', ...log(fromSnapshot) });
+    hub.subscribe('n.a', record(resumed), { since: { epoch: first.epoch, offset: 3 }, ...log(resumed) });
+    hub.subscribe('n.a', record(stale), { since: { epoch: first.epoch, offset: 1 }, ...log(stale) });
+    await sleep(5);
+    await hub.publish('n.a', 5);
+    await until(() => now.length === 2 && stale.length === 4);
+    assert.deepEqual(now, ['start@4', 'm@5']);
+    assert.deepEqual(fromSnapshot, ['start@4', 'snapshot@4', 'm@5']);
+    assert.deepEqual(resumed, ['start@3', 'm@4', 'm@5']);
+    assert.deepEqual(stale, ['start@1', 'reset@4', 'snapshot@4', 'm@5']);
+  });
+});
