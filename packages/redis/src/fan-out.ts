@@ -1,0 +1,188 @@
+import { isPattern, patternMatcher } from '@tidings/protocol';
+import type { EngineMessage, StreamListener } from '@tidings/server';
+import type { Redis } from 'ioredis';
+import { decodeMessage } from './codec.js';
+import { whenUsable } from './connection.js';
+import { pubsubChannel, pubsubGlob } from './keys.js';
+import { closedError, toTidingsError } from './unavailable.js';
+
+interface Subscription {
+  readonly listener: StreamListener;
+  /** Precise filter for a pattern: the Redis glob over-matches. */
+  readonly matches: ((channel: string) => boolean) | null;
+}
+
+/** One Redis SUBSCRIBE (a channel) or PSUBSCRIBE (a glob), shared by every listener on it. */
+interface Topic {
+  readonly name: string;
+  readonly glob: boolean;
+  /** The Tidings channel, for a plain subscription. */
+  readonly channel: string | null;
+  /** Replaced, never mutated, so delivery iterates without copying and is not disturbed by changes. */
+  subscriptions: readonly Subscription[];
+  /** Settles when Redis acknowledged the subscription. */
+  readonly live: Promise<void>;
+}
+
+export type ListenerErrorHandler = (error: unknown, message?: EngineMessage) => void;
+
+/**
+ * Streams messages from Redis pub/sub to listeners over one dedicated connection per engine. Redis
+ * subscriptions are reference-counted: any number of listeners on a channel or pattern share one
+ * SUBSCRIBE/PSUBSCRIBE, dropped with the last listener.
+ *
+ * ioredis's own re-subscription is off: after a reconnect this class re-subscribes everything itself,
+ * waits for Redis to acknowledge, and only then calls `resync()` on every listener, so that the
+ * listeners' re-reads start when the stream is already live again and nothing falls in between.
+ */
+export class FanOut {
+  readonly #redis: Redis;
+  readonly #prefix: string;
+  readonly #timeoutMs: number;
+  readonly #onListenerError: ListenerErrorHandler;
+  readonly #channels = new Map<string, Topic>();
+  readonly #globs = new Map<string, Topic>();
+  /** Counts connection losses, so a re-subscription overtaken by another loss does not resync. */
+  #drops = 0;
+  #closed = false;
+
+  constructor(redis: Redis, prefix: string, timeoutMs: number, onListenerError: ListenerErrorHandler) {
+    this.#redis = redis;
+    this.#prefix = prefix;
+    this.#timeoutMs = timeoutMs;
+    this.#onListenerError = onListenerError;
+    redis.on('message', (name: string, text: string) => this.#deliver(this.#channels.get(name), text));
+    redis.on('pmessage', (glob: string, _name: string, text: string) =>
+      this.#deliver(this.#globs.get(glob), text),
+    );
+    redis.on('close', () => this.#drops++);
+    redis.on('ready', () => {
+      if (this.#drops > 0) void this.#recover();
+    });
+  }
+
+  async subscribe(channelOrPattern: string, listener: StreamListener): Promise<() => void> {
+    if (this.#closed) throw closedError();
+    const glob = isPattern(channelOrPattern);
+    const name = glob
+      ? pubsubGlob(this.#prefix, channelOrPattern)
+      : pubsubChannel(this.#prefix, channelOrPattern);
+    const topics = glob ? this.#globs : this.#channels;
+    const subscription: Subscription = { listener, matches: glob ? patternMatcher(channelOrPattern) : null };
+    let topic = topics.get(name);
+    if (topic === undefined) {
+      topic = {
+        name,
+        glob,
+        channel: glob ? null : channelOrPattern,
+        subscriptions: [],
+        live: this.#send(glob, name),
+      };
+      topics.set(name, topic);
+    }
+    const joined = topic;
+    joined.subscriptions = [...joined.subscriptions, subscription];
+    try {
+      await joined.live;
+      if (this.#closed) throw closedError();
+    } catch (error) {
+      this.#leave(joined, subscription);
+      throw toTidingsError(error);
+    }
+    let active = true;
+    return () => {
+      if (!active) return;
+      active = false;
+      this.#leave(joined, subscription);
+    };
+  }
+
+  /** The plain channels that have a listener here. */
+  channels(): string[] {
+    const out: string[] = [];
+    for (const topic of this.#channels.values()) if (topic.channel !== null) out.push(topic.channel);
+    return out;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#channels.clear();
+    this.#globs.clear();
+  }
+
+  async #send(glob: boolean, name: string): Promise<void> {
+    await whenUsable(this.#redis, this.#timeoutMs);
+    await (glob ? this.#redis.psubscribe(name) : this.#redis.subscribe(name));
+  }
+
+  #leave(topic: Topic, subscription: Subscription): void {
+    topic.subscriptions = topic.subscriptions.filter((s) => s !== subscription);
+    const topics = topic.glob ? this.#globs : this.#channels;
+    if (topic.subscriptions.length > 0 || topics.get(topic.name) !== topic) return;
+    topics.delete(topic.name);
+    // While disconnected there is nothing to undo: a reconnect subscribes only to what is still wanted.
+    if (this.#redis.status !== 'ready' || this.#closed) return;
+    const undo = topic.glob ? this.#redis.punsubscribe(topic.name) : this.#redis.unsubscribe(topic.name);
+    undo.catch(() => undefined);
+  }
+
+  #deliver(topic: Topic | undefined, text: string): void {
+    if (topic === undefined || topic.subscriptions.length === 0) return;
+    let message: EngineMessage;
+    try {
+      message = decodeMessage(text);
+    } catch (error) {
+      this.#report(error);
+      return;
+    }
+    for (const { listener, matches } of topic.subscriptions) {
+      if (matches !== null && !matches(message.channel)) continue;
+      try {
+        listener.message(message);
+      } catch (error) {
+        this.#report(error, message);
+      }
+    }
+  }
+
+  /** After a reconnect: subscribe to everything again, then tell every listener it may have missed messages. */
+  async #recover(): Promise<void> {
+    const drops = this.#drops;
+    const channels = [...this.#channels.keys()];
+    const globs = [...this.#globs.keys()];
+    try {
+      await Promise.all([
+        channels.length > 0 ? this.#redis.subscribe(...channels) : null,
+        globs.length > 0 ? this.#redis.psubscribe(...globs) : null,
+      ]);
+    } catch (error) {
+      // Either the connection dropped again (the next 'ready' retries) or Redis refused: reconnect
+      // rather than stream from a connection that is missing subscriptions.
+      if (this.#drops === drops && !this.#closed) {
+        this.#report(error);
+        this.#redis.disconnect(true);
+      }
+      return;
+    }
+    if (this.#drops !== drops || this.#closed) return;
+    for (const topics of [this.#channels, this.#globs]) {
+      for (const topic of topics.values()) {
+        for (const { listener } of topic.subscriptions) {
+          try {
+            listener.resync?.();
+          } catch (error) {
+            this.#report(error);
+          }
+        }
+      }
+    }
+  }
+
+  #report(error: unknown, message?: EngineMessage): void {
+    try {
+      this.#onListenerError(error, message);
+    } catch {
+      // A failing error handler must not stop delivery.
+    }
+  }
+}

@@ -1,0 +1,11 @@
+export { decodeMessage, decodeSnapshot } from './codec.js';
+export type { ListenerErrorHandler } from './fan-out.js';
+export {
+  type ChannelKeys,
+  channelKeys,
+  idempotencyKey,
+  indexKey,
+  pubsubChannel,
+  pubsubGlob,
+} from './keys.js';
+export { RedisEngine, type RedisEngineOptions, redisEngine } from './redis-engine.js';

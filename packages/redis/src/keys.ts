@@ -1,0 +1,51 @@
+import { isPattern } from '@tidings/protocol';
+
+/**
+ * Where a channel lives in Redis. Every key of a channel carries the channel in a hash tag
+ * (`{chat.room-1}`): braces never occur in a channel name, so no two channels' keys can collide however
+ * the names and idempotency keys are chosen, and a channel's keys share one cluster slot.
+ */
+export interface ChannelKeys {
+  /** Hash `{e: epoch, o: last offset, l: ttlMs of the last publish}`. */
+  meta: string;
+  /** Stream of retained messages, entry id `0-<offset>`, fields `t` (ts) and `m` (encoded message). */
+  log: string;
+  /** String: the encoded snapshot. */
+  snap: string;
+}
+
+export function channelKeys(prefix: string, channel: string): ChannelKeys {
+  const base = `${prefix}{${channel}}:`;
+  return { meta: `${base}meta`, log: `${base}log`, snap: `${base}snap` };
+}
+
+/** String holding the original position of an idempotency key, expiring after `idempotencyMs`. */
+export function idempotencyKey(prefix: string, channel: string, id: string): string {
+  return `${prefix}{${channel}}:id:${id}`;
+}
+
+/** Sorted set of known channel names, scored by when the channel's meta expires (ms). */
+export function indexKey(prefix: string): string {
+  return `${prefix}channels`;
+}
+
+/** The Redis pub/sub channel a channel's messages are published on. */
+export function pubsubChannel(prefix: string, channel: string): string {
+  return `${prefix}m:${channel}`;
+}
+
+const GLOB_SPECIAL = /[*?[\]\\]/g;
+
+function escapeGlob(text: string): string {
+  return text.replace(GLOB_SPECIAL, '\\$&');
+}
+
+/**
+ * A Redis glob that matches at least every pub/sub channel of the pattern's channels. Redis `*` also
+ * crosses dots, so `chat.*` over-matches `chat.a.b`: subscribers filter with `patternMatcher`.
+ */
+export function pubsubGlob(prefix: string, pattern: string): string {
+  if (!isPattern(pattern)) return escapeGlob(pubsubChannel(prefix, pattern));
+  const segments = pattern.split('.').map((s) => (s === '*' || s === '>' ? '*' : escapeGlob(s)));
+  return `${escapeGlob(`${prefix}m:`)}${segments.join('.')}`;
+}

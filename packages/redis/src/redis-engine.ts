@@ -1,0 +1,296 @@
+import { randomBytes } from 'node:crypto';
+import { ErrorCode, type Position, patternMatcher, TidingsError } from '@tidings/protocol';
+import type {
+  Engine,
+  PublishRequest,
+  PublishResult,
+  ReadResult,
+  RetentionPolicy,
+  Snapshot,
+  StreamListener,
+} from '@tidings/server';
+import type { Redis, RedisOptions } from 'ioredis';
+import { decodeMessage, decodeSnapshot } from './codec.js';
+import { closeConnection, openConnection, whenReady, whenUsable } from './connection.js';
+import { FanOut, type ListenerErrorHandler } from './fan-out.js';
+import { channelKeys, idempotencyKey, indexKey, pubsubChannel } from './keys.js';
+import { defineScripts, type ScriptCommands } from './scripts.js';
+import { closedError, toTidingsError } from './unavailable.js';
+
+export interface RedisEngineOptions {
+  /** Default `redis://127.0.0.1:6379`. */
+  url?: string;
+  /** Every key and pub/sub channel starts with it. Default `tidings:`. */
+  prefix?: string;
+  /** Passed to both ioredis connections (TLS, password, db, `connectionName`, `retryStrategy`, …). */
+  redis?: RedisOptions;
+  /**
+   * How long a command may take, and how long an operation waits for a connection that is still
+   * being established, before failing with ENGINE_UNAVAILABLE (ms, default 5 000).
+   */
+  timeoutMs?: number;
+  /**
+   * How long a channel stays known after its last use when nothing else keeps it: a channel only
+   * ever read or asked for its position, or one whose messages have all expired (ms, default 300 000).
+   */
+  idleTtlMs?: number;
+  /** How long a snapshot is kept after the channel's last publish or snapshot (ms, default 7 days). */
+  snapshotTtlMs?: number;
+  /** Called when a listener throws; the default logs to stderr. Delivery to the others goes on. */
+  onListenerError?: ListenerErrorHandler;
+}
+
+const DEFAULT_URL = 'redis://127.0.0.1:6379';
+const DEFAULT_PREFIX = 'tidings:';
+const DEFAULT_TIMEOUT_MS = 5_000;
+const DEFAULT_IDLE_TTL_MS = 300_000;
+const DEFAULT_SNAPSHOT_TTL_MS = 7 * 24 * 3_600_000;
+
+function newEpoch(): string {
+  return randomBytes(9).toString('base64url');
+}
+
+function defaultListenerError(error: unknown): void {
+  console.error('tidings: a Redis engine listener threw', error);
+}
+
+/** A policy number as a script argument; the script must never see NaN or a fraction. */
+function ms(value: number): string {
+  return String(Number.isFinite(value) ? Math.max(0, Math.floor(value)) : Number.MAX_SAFE_INTEGER);
+}
+
+/**
+ * The engine for several server processes sharing one Redis (standalone or behind Sentinel; not
+ * Cluster, since the channel index spans slots). Positions, history, snapshots and idempotency keys
+ * live in Redis and change only inside Lua scripts (see scripts.ts); live messages reach every process
+ * through Redis pub/sub on a second, dedicated connection.
+ *
+ * Operations of one engine go out on one connection in call order. While Redis is unreachable they
+ * reject with ENGINE_UNAVAILABLE right away; the connections keep reconnecting with backoff.
+ */
+export class RedisEngine implements Engine {
+  readonly prefix: string;
+  readonly #commands: Redis & ScriptCommands;
+  readonly #subscriber: Redis;
+  readonly #fanOut: FanOut;
+  readonly #timeoutMs: number;
+  readonly #idleTtlMs: number;
+  readonly #snapshotTtlMs: number;
+  readonly #keepAlive: ReturnType<typeof setInterval>;
+  /** Operations issued while the first connection is being made, released together in call order. */
+  #pending: Promise<void> | null = null;
+  #closed = false;
+
+  constructor(options: RedisEngineOptions = {}) {
+    const url = options.url ?? DEFAULT_URL;
+    const user = options.redis ?? {};
+    this.prefix = options.prefix ?? DEFAULT_PREFIX;
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#idleTtlMs = options.idleTtlMs ?? DEFAULT_IDLE_TTL_MS;
+    this.#snapshotTtlMs = options.snapshotTtlMs ?? DEFAULT_SNAPSHOT_TTL_MS;
+    const name = user.connectionName ?? 'tidings';
+    this.#commands = defineScripts(
+      openConnection(url, user, { commandTimeout: this.#timeoutMs, connectionName: name }),
+    );
+    // Pub/sub messages arrive whenever they are published: no command timeout on this connection.
+    this.#subscriber = openConnection(url, user, { autoResubscribe: false, connectionName: `${name}:sub` });
+    // ioredis reports connection errors as events; the state is read from `status` instead.
+    this.#commands.on('error', () => undefined);
+    this.#subscriber.on('error', () => undefined);
+    this.#fanOut = new FanOut(
+      this.#subscriber,
+      this.prefix,
+      this.#timeoutMs,
+      options.onListenerError ?? defaultListenerError,
+    );
+    // A channel with a listener stays known even when nothing is published to it for a long time.
+    const every = Math.min(Math.max(1_000, this.#idleTtlMs / 3), 3_600_000);
+    this.#keepAlive = setInterval(() => this.#touch(this.#fanOut.channels()), every);
+    this.#keepAlive.unref();
+  }
+
+  /** The connection commands go out on (for tests and diagnostics). */
+  get commandConnection(): Redis {
+    return this.#commands;
+  }
+
+  /** The dedicated pub/sub connection (for tests and diagnostics). */
+  get subscriberConnection(): Redis {
+    return this.#subscriber;
+  }
+
+  async publish(request: PublishRequest): Promise<PublishResult> {
+    const { channel, policy, id } = request;
+    const keys = channelKeys(this.prefix, channel);
+    const reply = (await this.#run((r) =>
+      r.tidingsPublish(
+        keys.meta,
+        keys.log,
+        keys.snap,
+        indexKey(this.prefix),
+        id === undefined ? keys.meta : idempotencyKey(this.prefix, channel, id),
+        channel,
+        newEpoch(),
+        request.data,
+        id ?? '',
+        request.ifOffset === undefined ? '' : String(request.ifOffset),
+        request.expiresAt !== undefined && Number.isFinite(request.expiresAt)
+          ? String(request.expiresAt)
+          : '',
+        request.origin ?? '',
+        String(Math.max(0, Math.floor(policy.size))),
+        ms(policy.ttlMs),
+        ms(policy.idempotencyMs),
+        pubsubChannel(this.prefix, channel),
+        ms(this.#idleTtlMs),
+        ms(this.#snapshotTtlMs),
+      ),
+    )) as [string, string, number, number?];
+    const [status, epoch, offset, ts] = reply;
+    if (status === 'conflict') {
+      throw new TidingsError(
+        ErrorCode.conflict,
+        `channel ${channel} is at offset ${offset}, not ${request.ifOffset}`,
+        { epoch, offset },
+      );
+    }
+    return { epoch, offset, ts: ts as number, duplicate: status === 'dup' };
+  }
+
+  async position(channel: string): Promise<Position> {
+    const keys = channelKeys(this.prefix, channel);
+    const [epoch, offset] = (await this.#run((r) =>
+      r.tidingsPosition(
+        keys.meta,
+        keys.log,
+        keys.snap,
+        indexKey(this.prefix),
+        channel,
+        newEpoch(),
+        ms(this.#idleTtlMs),
+      ),
+    )) as [string, number];
+    return { epoch, offset };
+  }
+
+  async read(channel: string, after: number, limit: number): Promise<ReadResult> {
+    const keys = channelKeys(this.prefix, channel);
+    const [epoch, offset, firstOffset, ...encoded] = (await this.#run((r) =>
+      r.tidingsRead(
+        keys.meta,
+        keys.log,
+        keys.snap,
+        indexKey(this.prefix),
+        channel,
+        newEpoch(),
+        ms(this.#idleTtlMs),
+        String(Math.max(0, Math.floor(after))),
+        String(Math.max(0, Math.floor(limit))),
+      ),
+    )) as [string, number, number, ...string[]];
+    return { epoch, offset, firstOffset, messages: encoded.map(decodeMessage) };
+  }
+
+  async setSnapshot(channel: string, data: string, policy: RetentionPolicy): Promise<Position> {
+    const keys = channelKeys(this.prefix, channel);
+    const [epoch, offset] = (await this.#run((r) =>
+      r.tidingsSetSnapshot(
+        keys.meta,
+        keys.log,
+        keys.snap,
+        indexKey(this.prefix),
+        channel,
+        newEpoch(),
+        ms(this.#idleTtlMs),
+        data,
+        ms(policy.ttlMs),
+        ms(this.#snapshotTtlMs),
+      ),
+    )) as [string, number];
+    return { epoch, offset };
+  }
+
+  async snapshot(channel: string): Promise<Snapshot | null> {
+    const keys = channelKeys(this.prefix, channel);
+    const encoded = (await this.#run((r) =>
+      r.tidingsSnapshot(keys.meta, keys.log, keys.snap, indexKey(this.prefix), channel, ms(this.#idleTtlMs)),
+    )) as string | null;
+    return encoded === null ? null : decodeSnapshot(encoded);
+  }
+
+  async subscribe(channelOrPattern: string, listener: StreamListener): Promise<() => void> {
+    if (this.#closed) throw closedError();
+    const stop = await this.#fanOut.subscribe(channelOrPattern, listener);
+    return () => {
+      stop();
+      // Idle time counts from the last listener leaving, as with the memory engine.
+      if (!this.#closed && !this.#fanOut.channels().includes(channelOrPattern))
+        this.#touch([channelOrPattern]);
+    };
+  }
+
+  async channels(pattern: string): Promise<string[]> {
+    const names = (await this.#run((r) => r.tidingsChannels(indexKey(this.prefix)))) as string[];
+    return names.filter(patternMatcher(pattern));
+  }
+
+  /** Resolves once both connections are up (waiting as long as that takes); rejects once closed. */
+  async ready(): Promise<void> {
+    if (this.#closed) throw closedError();
+    await Promise.all([whenReady(this.#commands), whenReady(this.#subscriber)]);
+    if (this.#closed) throw closedError();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#keepAlive);
+    this.#fanOut.close();
+    await Promise.all([closeConnection(this.#commands), closeConnection(this.#subscriber)]);
+  }
+
+  /**
+   * Sends one command, keeping call order: when the connection is ready it goes out synchronously;
+   * while the first connection is being made, calls queue behind one shared wait and go out in order.
+   */
+  #run(send: (redis: Redis & ScriptCommands) => Promise<unknown>): Promise<unknown> {
+    if (this.#closed) return Promise.reject(closedError());
+    if (this.#pending === null && this.#commands.status === 'ready') {
+      return send(this.#commands).catch((error) => {
+        throw toTidingsError(error);
+      });
+    }
+    if (this.#pending === null) {
+      const wait = whenUsable(this.#commands, this.#timeoutMs);
+      this.#pending = wait;
+      const clear = () => {
+        if (this.#pending === wait) this.#pending = null;
+      };
+      // Registered first, so it runs before the queued sends and later calls take the direct path.
+      wait.then(clear, clear);
+    }
+    return this.#pending
+      .then(() => {
+        if (this.#closed) throw closedError();
+        return send(this.#commands);
+      })
+      .catch((error) => {
+        throw toTidingsError(error);
+      });
+  }
+
+  #touch(channels: readonly string[]): void {
+    if (this.#closed || channels.length === 0 || this.#commands.status !== 'ready') return;
+    const index = indexKey(this.prefix);
+    for (const channel of channels) {
+      const keys = channelKeys(this.prefix, channel);
+      this.#commands
+        .tidingsTouch(keys.meta, keys.log, keys.snap, index, channel, ms(this.#idleTtlMs))
+        .catch(() => undefined);
+    }
+  }
+}
+
+export function redisEngine(options?: RedisEngineOptions): RedisEngine {
+  return new RedisEngine(options);
+}
