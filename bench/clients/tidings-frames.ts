@@ -1,0 +1,26 @@
+import { FrameType, type ServerFrame } from '@tidings/protocol';
+import type { ClientOptions } from '../targets/target.js';
+
+/**
+ * What every Tidings subscriber does with a server frame, whatever the transport: count `message`
+ * frames of its channel, and treat `error` / `disconnect` as the end of the subscription.
+ * Returns the frame so a transport can react to the rest (subscribed, ping).
+ */
+export function handleTidingsFrame(text: string, options: ClientOptions): ServerFrame {
+  const frame = JSON.parse(text) as ServerFrame;
+  switch (frame.type) {
+    case FrameType.message: {
+      if (frame.channel !== options.channel) break;
+      const data = frame.data as { n: number; sent: number };
+      options.onMessage(data.n, data.sent);
+      break;
+    }
+    case FrameType.error:
+      options.onClose(`error frame ${frame.code}: ${frame.message}`);
+      break;
+    case FrameType.disconnect:
+      options.onClose(`disconnect frame ${frame.code}: ${frame.reason}`);
+      break;
+  }
+  return frame;
+}

@@ -1,0 +1,100 @@
+import type { HistogramData } from './histogram.js';
+
+/** Messages between the orchestrator and its server and load processes (JSON over the fork IPC channel). */
+
+export interface ServerSample {
+  /** User + system CPU time of the server process so far, µs. */
+  cpuUs: number;
+  rss: number;
+  heapUsed: number;
+  at: number;
+}
+
+export interface PublishPlan {
+  channels: string[];
+  /** Subscribers of each channel, so the publisher knows how many deliveries a publish costs. */
+  subscribers: number[];
+  /** Messages per second over all channels; 0 = as fast as delivery keeps up (see `window`). */
+  rate: number;
+  seconds: number;
+  /** At rate 0: most deliveries published but not yet received, so queues (and latency) stay bounded. */
+  window: number;
+  payloadBytes: number;
+}
+
+export type ToServer =
+  | { type: 'start'; target: string }
+  | { type: 'sample'; gc: boolean }
+  | { type: 'prime'; channels: string[] }
+  | { type: 'run'; plan: PublishPlan }
+  /** Deliveries received so far by all subscribers: the publisher's credit at rate 0. */
+  | { type: 'credit'; delivered: number }
+  | { type: 'close' };
+
+export interface Published {
+  /** Messages published to each channel (sequence numbers 1..count). */
+  perChannel: number[];
+  startedAt: number;
+  endedAt: number;
+  /** Publishes that threw or rejected. */
+  errors: number;
+  firstError?: string;
+}
+
+export type FromServer =
+  | { type: 'listening'; port: number }
+  | { type: 'unavailable'; reason: string }
+  | { type: 'failed'; reason: string }
+  | ({ type: 'sample' } & ServerSample)
+  | ({ type: 'published' } & Published);
+
+export interface LoadConfig {
+  target: string;
+  port: number;
+  channels: string[];
+  /** This process's subscribers are global indexes first..first+count-1; subscriber i reads channels[i % channels.length]. */
+  first: number;
+  count: number;
+  connectBatch: number;
+  connectTimeoutMs: number;
+}
+
+export interface LoadReport {
+  subscribers: number;
+  /** Messages counted (n ≥ 1), duplicates included. */
+  received: number;
+  /** Subscribers whose sequence is exactly 1..expected. */
+  complete: number;
+  missing: number;
+  duplicates: number;
+  /** Messages that arrived after a later one (or skipped ahead). */
+  outOfOrder: number;
+  closed: number;
+  problems: string[];
+  latency: HistogramData;
+  lastReceivedAt: number;
+  cpuUs: number;
+  rss: number;
+}
+
+export type ToLoad =
+  | { type: 'start'; config: LoadConfig }
+  /** Start of the measured window: reset latency and CPU baselines. */
+  | { type: 'measure' }
+  /** Messages published per channel, to check every subscriber against. */
+  | { type: 'report'; expected: number[] }
+  | { type: 'close' };
+
+export interface Progress {
+  /** Distinct in-order messages received (n ≥ 1), over all subscribers. */
+  delivered: number;
+  /** Subscribers that have received a priming message. */
+  primed: number;
+  closed: number;
+}
+
+export type FromLoad =
+  | { type: 'connected'; ok: number; failed: number; ms: number; firstError?: string }
+  | { type: 'failed'; reason: string }
+  | ({ type: 'progress' } & Progress)
+  | ({ type: 'report' } & LoadReport);

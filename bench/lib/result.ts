@@ -1,0 +1,83 @@
+/** One target's outcome in one run: the JSON line written per target. */
+export interface TargetResult {
+  runId: string;
+  scenario: string;
+  target: string;
+  /** `failed` means the figures are not a result: a subscriber lost, repeated or reordered messages, or the run broke. */
+  status: 'ok' | 'failed' | 'skipped';
+  reason?: string;
+  subs: number;
+  channels: number;
+  /** Target publish rate, msgs/s over all channels; 0 = max. */
+  rate: number;
+  seconds: number;
+  loadProcs: number;
+  payloadBytes: number;
+  connectMs?: number;
+  published?: number;
+  /** Deliveries every subscriber should have had: Σ published(channel) × subscribers(channel). */
+  expected?: number;
+  /** Messages received (n ≥ 1), duplicates included. */
+  received?: number;
+  missing?: number;
+  duplicates?: number;
+  outOfOrder?: number;
+  /** Deliveries per second, from the first publish to the last delivery. */
+  deliveredPerSec?: number;
+  /** Publishes per second actually achieved. */
+  publishedPerSec?: number;
+  latencyMs?: { p50: number; p90: number; p99: number; max: number; mean: number };
+  serverCpuUsPerMsg?: number;
+  serverCpuPct?: number;
+  serverRssMb?: number;
+  serverRssStartMb?: number;
+  loadCpuPct?: number;
+  idle?: { rssPerConnKb: number; heapPerConnKb: number; serverCpuPct: number };
+  /** This target's figures divided by the same figures of `ws` / `socketio` in the same run. */
+  ratios?: Record<string, Ratios>;
+  problems?: string[];
+  machine?: Machine;
+}
+
+export interface Ratios {
+  deliveredPerSec?: number;
+  serverCpuUsPerMsg?: number;
+  p99?: number;
+  serverRssMb?: number;
+  rssPerConnKb?: number;
+}
+
+export interface Machine {
+  nproc: number;
+  cpu: string;
+  node: string;
+  platform: string;
+  commit?: string;
+}
+
+const BASELINES = ['ws', 'socketio'];
+
+function ratio(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0)
+    return undefined;
+  return Math.round((a / b) * 100) / 100;
+}
+
+/** Fills `ratios` of every ok result against the baselines that also succeeded in the same run. */
+export function addRatios(results: TargetResult[]): void {
+  for (const base of BASELINES) {
+    const b = results.find((r) => r.target === base && r.status === 'ok');
+    if (!b) continue;
+    for (const r of results) {
+      if (r.status !== 'ok' || r === b) continue;
+      r.ratios ??= {};
+      r.ratios[`vs_${base}`] = {
+        deliveredPerSec: ratio(r.deliveredPerSec, b.deliveredPerSec),
+        serverCpuUsPerMsg: ratio(r.serverCpuUsPerMsg, b.serverCpuUsPerMsg),
+        p99: ratio(r.latencyMs?.p99, b.latencyMs?.p99),
+        serverRssMb: ratio(r.serverRssMb, b.serverRssMb),
+        rssPerConnKb: ratio(r.idle?.rssPerConnKb, b.idle?.rssPerConnKb),
+      };
+    }
+  }
+}

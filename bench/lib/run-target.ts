@@ -1,0 +1,334 @@
+import type { Scenario } from '../scenarios/scenario.js';
+import { subscribersPerChannel } from '../scenarios/scenario.js';
+import type { Target } from '../targets/target.js';
+import { Child } from './child.js';
+import { mergeHistograms, quantileMs } from './histogram.js';
+import type { FromLoad, FromServer, LoadReport, Progress, ServerSample, ToLoad, ToServer } from './ipc.js';
+import type { TargetResult } from './result.js';
+
+export interface RunOptions {
+  runId: string;
+  loadProcs: number;
+  payloadBytes: number;
+  /** Longest wait for the last deliveries after publishing stops, ms. */
+  drainMs: number;
+  /** Deliveries in flight at rate 0. */
+  window: number;
+  connectBatch: number;
+}
+
+const SERVER_SCRIPT = new URL('../procs/server-proc.ts', import.meta.url);
+const LOAD_SCRIPT = new URL('../procs/load-proc.ts', import.meta.url);
+const PRIME_EVERY_MS = 200;
+const PRIME_TIMEOUT_MS = 10_000;
+
+type ServerChild = Child<ToServer, FromServer>;
+type LoadChild = Child<ToLoad, FromLoad>;
+interface Stoppable {
+  close(): Promise<void>;
+  kill(): void;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const mb = (bytes: number) => Math.round((bytes / 1048576) * 10) / 10;
+const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+class RunFailure extends Error {
+  constructor(
+    reason: string,
+    readonly details: Partial<TargetResult> = {},
+  ) {
+    super(reason);
+  }
+}
+
+/** Hard limit on one target's run: connecting, priming, publishing, draining and reporting together. */
+function budgetMs(scenario: Scenario, options: RunOptions): number {
+  return 20_000 + scenario.subs * 10 + PRIME_TIMEOUT_MS + scenario.seconds * 1000 + options.drainMs;
+}
+
+/** Runs one scenario against one target in fresh processes, and always stops them before returning. */
+export async function runTarget(
+  target: Target,
+  scenario: Scenario,
+  options: RunOptions,
+): Promise<TargetResult> {
+  const base: TargetResult = {
+    runId: options.runId,
+    scenario: scenario.name,
+    target: target.name,
+    status: 'ok',
+    subs: scenario.subs,
+    channels: scenario.channels.length,
+    rate: scenario.rate,
+    seconds: scenario.seconds,
+    loadProcs: Math.min(options.loadProcs, scenario.subs),
+    payloadBytes: options.payloadBytes,
+  };
+  if (scenario.tidingsOnly && !target.tidings)
+    return { ...base, status: 'skipped', reason: 'Tidings-only scenario' };
+  const unavailable = await target.unavailable();
+  if (unavailable) return { ...base, status: 'skipped', reason: unavailable };
+
+  const children: Stoppable[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => {
+        for (const child of children) child.kill();
+        reject(new RunFailure(`timed out after ${budgetMs(scenario, options)} ms`));
+      },
+      budgetMs(scenario, options),
+    );
+  });
+  try {
+    return await Promise.race([measure(target, scenario, options, base, children), deadline]);
+  } catch (error) {
+    const failure = error instanceof RunFailure ? error : new RunFailure((error as Error).message);
+    return { ...base, ...failure.details, status: 'failed', reason: failure.message };
+  } finally {
+    clearTimeout(timer);
+    await Promise.all(children.map((child) => child.close()));
+  }
+}
+
+async function measure(
+  target: Target,
+  scenario: Scenario,
+  options: RunOptions,
+  base: TargetResult,
+  children: Stoppable[],
+): Promise<TargetResult> {
+  const server: ServerChild = new Child('server', SERVER_SCRIPT);
+  children.push({ close: () => server.close({ type: 'close' }), kill: () => server.kill() });
+  const started = await server.request(
+    { type: 'start', target: target.name },
+    ['listening', 'unavailable'],
+    20_000,
+  );
+  if (started.type === 'unavailable') return { ...base, status: 'skipped', reason: started.reason };
+  const port = started.port;
+  const idle = scenario.mode === 'idle';
+  const empty = await server.request({ type: 'sample', gc: true }, 'sample', 10_000);
+
+  // Subscribers, split into contiguous ranges over the load processes.
+  const loads: LoadChild[] = [];
+  const progress: Progress[] = [];
+  const procs = base.loadProcs;
+  const connectTimeoutMs = 10_000 + scenario.subs * 5;
+  const connecting: Promise<Extract<FromLoad, { type: 'connected' }>>[] = [];
+  let onProgress = () => {};
+  for (let p = 0; p < procs; p++) {
+    const first = Math.floor((scenario.subs * p) / procs);
+    const count = Math.floor((scenario.subs * (p + 1)) / procs) - first;
+    const load: LoadChild = new Child(`load${p}`, LOAD_SCRIPT);
+    children.push({ close: () => load.close({ type: 'close' }), kill: () => load.kill() });
+    loads.push(load);
+    progress.push({ delivered: 0, primed: 0, closed: 0 });
+    load.on('progress', (message) => {
+      progress[p] = message;
+      onProgress();
+    });
+    const config = {
+      target: target.name,
+      port,
+      channels: scenario.channels,
+      first,
+      count,
+      connectBatch: options.connectBatch,
+      connectTimeoutMs: 10_000,
+    };
+    connecting.push(load.request({ type: 'start', config }, 'connected', connectTimeoutMs));
+  }
+  const connected = await Promise.all(connecting);
+  const failed = connected.reduce((sum, c) => sum + c.failed, 0);
+  const connectMs = Math.round(Math.max(...connected.map((c) => c.ms)));
+  if (failed > 0) {
+    const firstError = connected.find((c) => c.firstError)?.firstError;
+    throw new RunFailure(`${failed} of ${scenario.subs} subscribers failed to connect: ${firstError}`, {
+      connectMs,
+    });
+  }
+  const total = (key: keyof Progress) => progress.reduce((sum, p) => sum + p[key], 0);
+
+  // Priming proves every subscription is live end to end before anything is measured, whatever each
+  // transport considers "connected" (an HTTP 200 may come before the hub has subscribed).
+  const primeUntil = performance.now() + PRIME_TIMEOUT_MS;
+  while (total('primed') < scenario.subs) {
+    if (performance.now() > primeUntil) {
+      throw new RunFailure(`only ${total('primed')} of ${scenario.subs} subscribers live after priming`, {
+        connectMs,
+      });
+    }
+    server.send({ type: 'prime', channels: scenario.channels });
+    await sleep(PRIME_EVERY_MS);
+  }
+  await sleep(idle ? 1_000 : 200);
+
+  const before = await server.request({ type: 'sample', gc: idle }, 'sample', 10_000);
+  for (const load of loads) load.send({ type: 'measure' });
+  const subsPerChannel = subscribersPerChannel(scenario);
+  let perChannel = scenario.channels.map(() => 0);
+  let publishedPerSec: number | undefined;
+  let startedAt = 0;
+
+  if (!idle) {
+    onProgress = () => server.send({ type: 'credit', delivered: total('delivered') });
+    const plan = {
+      channels: scenario.channels,
+      subscribers: subsPerChannel,
+      rate: scenario.rate,
+      seconds: scenario.seconds,
+      window: options.window,
+      payloadBytes: options.payloadBytes,
+    };
+    const published = await server.request(
+      { type: 'run', plan },
+      'published',
+      scenario.seconds * 1000 + 30_000,
+    );
+    onProgress = () => {};
+    perChannel = published.perChannel;
+    startedAt = published.startedAt;
+    const count = perChannel.reduce((a, b) => a + b, 0);
+    publishedPerSec = round(count / ((published.endedAt - published.startedAt) / 1000), 1);
+    if (published.errors > 0) {
+      throw new RunFailure(`${published.errors} publishes failed: ${published.firstError}`, { connectMs });
+    }
+    const expected = perChannel.reduce((sum, n, c) => sum + n * subsPerChannel[c], 0);
+    await waitFor(
+      () => total('delivered') >= expected || total('closed') > 0,
+      options.drainMs,
+      (fn) => {
+        onProgress = fn;
+      },
+    );
+    onProgress = () => {};
+  } else {
+    await sleep(scenario.seconds * 1000);
+  }
+
+  const after = await server.request({ type: 'sample', gc: idle }, 'sample', 30_000);
+  const reports = await Promise.all(
+    loads.map((load) => load.request({ type: 'report', expected: perChannel }, 'report', 30_000)),
+  );
+  return summarize(base, scenario, {
+    empty,
+    before,
+    after,
+    reports,
+    perChannel,
+    subsPerChannel,
+    startedAt,
+    connectMs,
+    publishedPerSec,
+  });
+}
+
+/** Resolves when `done()` holds (checked on every progress report) or after `timeoutMs`. */
+function waitFor(
+  done: () => boolean,
+  timeoutMs: number,
+  subscribe: (check: () => void) => void,
+): Promise<void> {
+  return new Promise((resolve) => {
+    if (done()) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(resolve, timeoutMs);
+    subscribe(() => {
+      if (done()) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+}
+
+interface Measured {
+  empty: ServerSample;
+  before: ServerSample;
+  after: ServerSample;
+  reports: LoadReport[];
+  perChannel: number[];
+  subsPerChannel: number[];
+  startedAt: number;
+  connectMs: number;
+  publishedPerSec: number | undefined;
+}
+
+function summarize(base: TargetResult, scenario: Scenario, m: Measured): TargetResult {
+  const sumOf = (
+    key: 'received' | 'missing' | 'duplicates' | 'outOfOrder' | 'complete' | 'closed' | 'cpuUs',
+  ) => m.reports.reduce((sum, r) => sum + r[key], 0);
+  const windowMs = m.after.at - m.before.at;
+  const serverCpuUs = m.after.cpuUs - m.before.cpuUs;
+  const loadCpuPct = round((sumOf('cpuUs') / (windowMs * 1000)) * 100, 1);
+  const problems = m.reports.flatMap((r) => r.problems).slice(0, 5);
+  const common = { connectMs: m.connectMs, serverRssMb: mb(m.after.rss), serverRssStartMb: mb(m.empty.rss) };
+
+  if (scenario.mode === 'idle') {
+    const closed = sumOf('closed');
+    if (closed > 0) {
+      return {
+        ...base,
+        ...common,
+        status: 'failed',
+        reason: `${closed} connections closed while idle`,
+        problems,
+      };
+    }
+    return {
+      ...base,
+      ...common,
+      idle: {
+        rssPerConnKb: round((m.after.rss - m.empty.rss) / 1024 / scenario.subs, 1),
+        heapPerConnKb: round((m.after.heapUsed - m.empty.heapUsed) / 1024 / scenario.subs, 1),
+        serverCpuPct: round((serverCpuUs / (windowMs * 1000)) * 100, 2),
+      },
+      loadCpuPct,
+    };
+  }
+
+  const published = m.perChannel.reduce((a, b) => a + b, 0);
+  const expected = m.perChannel.reduce((sum, n, c) => sum + n * m.subsPerChannel[c], 0);
+  const received = sumOf('received');
+  const counts = {
+    published,
+    expected,
+    received,
+    missing: sumOf('missing'),
+    duplicates: sumOf('duplicates'),
+    outOfOrder: sumOf('outOfOrder'),
+    publishedPerSec: m.publishedPerSec,
+  };
+  const complete = sumOf('complete');
+  if (complete !== scenario.subs || published === 0) {
+    const reason =
+      published === 0
+        ? 'nothing was published'
+        : `${scenario.subs - complete} of ${scenario.subs} subscribers did not get exactly 1..n: ` +
+          `${counts.missing} missing, ${counts.duplicates} late/duplicate, ${counts.outOfOrder} gaps, ${sumOf('closed')} closed`;
+    return { ...base, ...common, ...counts, status: 'failed', reason, problems };
+  }
+
+  const latency = mergeHistograms(m.reports.map((r) => r.latency));
+  const lastAt = Math.max(...m.reports.map((r) => r.lastReceivedAt));
+  return {
+    ...base,
+    ...common,
+    ...counts,
+    deliveredPerSec: Math.round(expected / ((lastAt - m.startedAt) / 1000)),
+    latencyMs: {
+      p50: round(quantileMs(latency, 0.5), 3),
+      p90: round(quantileMs(latency, 0.9), 3),
+      p99: round(quantileMs(latency, 0.99), 3),
+      max: round(latency.maxUs / 1000, 3),
+      mean: round(latency.sumUs / latency.count / 1000, 3),
+    },
+    serverCpuUsPerMsg: round(serverCpuUs / expected, 3),
+    serverCpuPct: round((serverCpuUs / (windowMs * 1000)) * 100, 1),
+    loadCpuPct,
+  };
+}

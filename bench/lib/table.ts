@@ -1,0 +1,108 @@
+import type { TargetResult } from './result.js';
+
+const fmt = (value: number | undefined, digits = 0): string =>
+  value === undefined || !Number.isFinite(value)
+    ? '-'
+    : value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+const ratio = (
+  r: TargetResult,
+  base: string,
+  key: 'deliveredPerSec' | 'serverCpuUsPerMsg' | 'rssPerConnKb',
+) => {
+  const value = r.ratios?.[`vs_${base}`]?.[key];
+  return value === undefined ? (r.target === base && r.status === 'ok' ? '1.00' : '-') : value.toFixed(2);
+};
+
+function render(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** The human-readable table of one scenario run; failed and skipped targets say why instead of figures. */
+export function formatTable(results: TargetResult[]): string {
+  const first = results[0];
+  if (!first) return '';
+  const title =
+    `${first.scenario}: ${first.subs} subscribers, ${first.channels} channel(s), ` +
+    (first.scenario === 'idle'
+      ? `${first.seconds} s idle`
+      : `rate ${first.rate === 0 ? 'max' : `${first.rate} msg/s`}, ${first.seconds} s`) +
+    `, ${first.loadProcs} load process(es)`;
+  const notes: string[] = [];
+  const status = (r: TargetResult) => {
+    if (r.status === 'ok') return 'ok';
+    notes.push(
+      `  ${r.target}: ${r.status.toUpperCase()}: ${r.reason}${r.problems?.length ? `\n    ${r.problems.join('\n    ')}` : ''}`,
+    );
+    return r.status.toUpperCase();
+  };
+  let table: string;
+  if (first.scenario === 'idle') {
+    const header = [
+      'target',
+      'status',
+      'conn ms',
+      'srv RSS MB',
+      'KB/conn',
+      'heap KB/conn',
+      'idle CPU %',
+      'vs ws',
+      'vs sio',
+    ];
+    const rows = results.map((r) => [
+      r.target,
+      status(r),
+      fmt(r.connectMs),
+      fmt(r.serverRssMb, 1),
+      fmt(r.idle?.rssPerConnKb, 1),
+      fmt(r.idle?.heapPerConnKb, 1),
+      fmt(r.idle?.serverCpuPct, 2),
+      ratio(r, 'ws', 'rssPerConnKb'),
+      ratio(r, 'socketio', 'rssPerConnKb'),
+    ]);
+    table = render(header, rows);
+  } else {
+    const header = [
+      'target',
+      'status',
+      'published',
+      'delivered/s',
+      'p50 ms',
+      'p99 ms',
+      'max ms',
+      'srv µs/msg',
+      'srv CPU %',
+      'srv RSS MB',
+      'load CPU %',
+      'thr vs ws',
+      'cpu vs ws',
+      'thr vs sio',
+      'cpu vs sio',
+    ];
+    const rows = results.map((r) => {
+      const ok = r.status === 'ok';
+      return [
+        r.target,
+        status(r),
+        fmt(r.published),
+        ok ? fmt(r.deliveredPerSec) : '-',
+        ok ? fmt(r.latencyMs?.p50, 2) : '-',
+        ok ? fmt(r.latencyMs?.p99, 2) : '-',
+        ok ? fmt(r.latencyMs?.max, 1) : '-',
+        ok ? fmt(r.serverCpuUsPerMsg, 2) : '-',
+        ok ? fmt(r.serverCpuPct, 0) : '-',
+        ok ? fmt(r.serverRssMb, 1) : '-',
+        ok ? fmt(r.loadCpuPct, 0) : '-',
+        ratio(r, 'ws', 'deliveredPerSec'),
+        ratio(r, 'ws', 'serverCpuUsPerMsg'),
+        ratio(r, 'socketio', 'deliveredPerSec'),
+        ratio(r, 'socketio', 'serverCpuUsPerMsg'),
+      ];
+    });
+    table = render(header, rows);
+  }
+  return [title, table, ...notes].join('\n');
+}
