@@ -1,0 +1,48 @@
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import {
+  ClosedConnectionError,
+  ConnectionError,
+  DrainingConnectionError,
+  NoRespondersError,
+  RequestError,
+  TimeoutError,
+} from '@nats-io/transport-node';
+import { ErrorCode, isTidingsError, TidingsError } from '@tidings/protocol';
+
+/** The append's `Nats-Expected-Last-Subject-Sequence` did not match: another append won the race. */
+export function isWrongLastSequence(error: unknown): boolean {
+  return (
+    error instanceof JetStreamApiError &&
+    (error.code === JetStreamApiCodes.StreamWrongLastSequence ||
+      error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
+}
+
+function unreachable(error: unknown): boolean {
+  return (
+    error instanceof TimeoutError ||
+    error instanceof ConnectionError ||
+    error instanceof ClosedConnectionError ||
+    error instanceof DrainingConnectionError ||
+    error instanceof NoRespondersError ||
+    error instanceof RequestError ||
+    // Not exported by @nats-io/jetstream: thrown when no JetStream answers.
+    (error instanceof Error && error.name === 'JetStreamNotEnabled') ||
+    // JetStream answers 503 while it has no leader or is starting: the same as unreachable to a caller.
+    (error instanceof JetStreamApiError && error.status >= 500)
+  );
+}
+
+/** Every failure leaves the engine as a TidingsError: ENGINE_UNAVAILABLE when retrying later may work. */
+export function toTidingsError(error: unknown, action: string): TidingsError {
+  if (isTidingsError(error)) return error;
+  const reason = error instanceof Error ? error.message : String(error);
+  if (unreachable(error)) {
+    return new TidingsError(ErrorCode.engineUnavailable, `NATS ${action} failed: ${reason}`, undefined, {
+      cause: error,
+    });
+  }
+  return new TidingsError(ErrorCode.internal, `NATS ${action} failed: ${reason}`, undefined, {
+    cause: error,
+  });
+}

@@ -1,0 +1,461 @@
+import { randomBytes } from 'node:crypto';
+import { jetstreamManager, type PubAck } from '@nats-io/jetstream';
+import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import {
+  assertChannelName,
+  assertChannelOrPattern,
+  ErrorCode,
+  type Position,
+  patternMatcher,
+  TidingsError,
+} from '@tidings/protocol';
+import type {
+  Engine,
+  PublishRequest,
+  PublishResult,
+  ReadResult,
+  RetentionPolicy,
+  Snapshot,
+  StreamListener,
+} from '@tidings/server';
+import { ChannelLog } from './channel-log.js';
+import { isWrongLastSequence, toTidingsError } from './errors.js';
+import { readHistory } from './history.js';
+import { KeyedQueue } from './keyed-queue.js';
+import { type NatsEngineOptions, type ResolvedNatsOptions, resolveOptions } from './options.js';
+import { decodeRecord, encodeHeaders, type StoredRecord, toMessage } from './record.js';
+import { dataStreamConfig, ensureStream, snapshotStreamConfig } from './streams.js';
+import { Subjects } from './subjects.js';
+
+interface Connection {
+  readonly nc: NatsConnection;
+  readonly log: ChannelLog;
+}
+
+/** Where a channel's next append goes: its last stored message. */
+interface Head {
+  readonly seq: number;
+  readonly epoch: string;
+  readonly offset: number;
+}
+
+// Appends lost to other processes are retried from a fresh read; past this many the channel is
+// contended beyond reason and the caller is told to retry later.
+const MAX_APPEND_ATTEMPTS = 50;
+// Heads remembered so a channel's next append skips the read; a stale head only costs one retry.
+const MAX_CACHED_HEADS = 10_000;
+// A header value cannot exceed any real stream sequence, so the append is always rejected unless
+// the server answers it from the duplicate window first.
+const IMPOSSIBLE_SEQ = Number.MAX_SAFE_INTEGER;
+
+function newEpoch(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+function conflict(channel: string, head: Head, expected: number): TidingsError {
+  return new TidingsError(
+    ErrorCode.conflict,
+    `channel ${channel} is at offset ${head.offset}, not ${expected}`,
+    { epoch: head.epoch, offset: head.offset },
+  );
+}
+
+/**
+ * An engine on NATS JetStream, shared by every server process connected to the same stream. See the
+ * package README for the storage design. The constructor does not connect: the first call (or
+ * `ready()`) does, and a failed attempt is retried by the next call.
+ */
+export class NatsEngine implements Engine {
+  readonly #options: ResolvedNatsOptions;
+  readonly #subjects: Subjects;
+  readonly #queue = new KeyedQueue();
+  readonly #heads = new Map<string, Head>();
+  readonly #listeners = new Set<StreamListener>();
+  #connection: Promise<Connection> | undefined;
+  #closed = false;
+
+  constructor(options: NatsEngineOptions = {}) {
+    this.#options = resolveOptions(options);
+    this.#subjects = new Subjects(this.#options.subjectPrefix);
+  }
+
+  /** Creates an engine and waits until it is connected and its streams exist. */
+  static async connect(options: NatsEngineOptions = {}): Promise<NatsEngine> {
+    const engine = new NatsEngine(options);
+    try {
+      await engine.ready();
+    } catch (error) {
+      await engine.close();
+      throw error;
+    }
+    return engine;
+  }
+
+  get stream(): string {
+    return this.#options.stream;
+  }
+
+  get subjectPrefix(): string {
+    return this.#options.subjectPrefix;
+  }
+
+  async ready(): Promise<void> {
+    await this.#connect();
+  }
+
+  publish(request: PublishRequest): Promise<PublishResult> {
+    return this.#channelOp(request.channel, 'publish', (c) => this.#publish(c, request));
+  }
+
+  position(channel: string): Promise<Position> {
+    return this.#channelOp(channel, 'position', async (c) => {
+      const head = await this.#head(c, channel);
+      return { epoch: head.epoch, offset: head.offset };
+    });
+  }
+
+  read(channel: string, after: number, limit: number): Promise<ReadResult> {
+    return this.#channelOp(channel, 'read', async (c) => {
+      const last = await this.#head(c, channel);
+      const history = await readHistory(c.log.source(channel), last, after, limit, Date.now());
+      return {
+        epoch: last.epoch,
+        offset: last.offset,
+        firstOffset: history.firstOffset,
+        messages: history.messages.map(toMessage),
+      };
+    });
+  }
+
+  setSnapshot(channel: string, data: string, policy: RetentionPolicy): Promise<Position> {
+    return this.#channelOp(channel, 'setSnapshot', async (c) => {
+      const head = await this.#head(c, channel, policy);
+      const position = { epoch: head.epoch, offset: head.offset };
+      await c.log.putSnapshot(channel, data, encodeHeaders({ ...position, ts: Date.now() }));
+      return position;
+    });
+  }
+
+  snapshot(channel: string): Promise<Snapshot | null> {
+    return this.#channelOp(channel, 'snapshot', async (c) => {
+      const record = await c.log.snapshot(channel);
+      return record && { epoch: record.epoch, offset: record.offset, ts: record.ts, data: record.data };
+    });
+  }
+
+  async subscribe(channelOrPattern: string, listener: StreamListener): Promise<() => void> {
+    this.#assertOpen();
+    assertChannelOrPattern(channelOrPattern);
+    const { nc } = await this.#connect();
+    const live = this.#subjects.live;
+    const onListenerError = this.#options.onListenerError;
+    const deliver = (msg: Msg) => {
+      const channel = this.#subjects.channelOf(live, msg.subject);
+      if (channel === null) return;
+      const record = decodeRecord(channel, 0, msg.headers, msg.string());
+      // Start markers (offset 0) only fix a channel's epoch; they are not messages.
+      if (!record || record.offset === 0) return;
+      const message = toMessage(record);
+      try {
+        listener.message(message);
+      } catch (error) {
+        try {
+          onListenerError(error, message);
+        } catch {
+          // A failing error handler must not stop delivery either.
+        }
+      }
+    };
+    try {
+      const sub = nc.subscribe(this.#subjects.liveSubject(channelOrPattern), {
+        callback: (error, msg) => {
+          if (!error) deliver(msg);
+        },
+      });
+      this.#listeners.add(listener);
+      let active = true;
+      const stop = () => {
+        if (!active) return;
+        active = false;
+        this.#listeners.delete(listener);
+        if (!sub.isClosed()) sub.unsubscribe();
+      };
+      try {
+        // Once the server has answered a ping sent after SUB, it routes every later publish to us.
+        await withTimeout(nc.flush(), this.#options.requestTimeoutMs, 'flush');
+      } catch (error) {
+        stop();
+        throw error;
+      }
+      return stop;
+    } catch (error) {
+      throw this.#failure(error, 'subscribe');
+    }
+  }
+
+  async channels(pattern: string): Promise<string[]> {
+    this.#assertOpen();
+    assertChannelOrPattern(pattern);
+    const c = await this.#connect();
+    try {
+      const matches = patternMatcher(pattern);
+      return (await c.log.channels(pattern)).filter(matches);
+    } catch (error) {
+      throw this.#failure(error, 'channels');
+    }
+  }
+
+  /** Drains the connection; the streams and their messages stay (they are shared with other processes). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#listeners.clear();
+    this.#heads.clear();
+    const pending = this.#connection;
+    this.#connection = undefined;
+    if (!pending) return;
+    let nc: NatsConnection;
+    try {
+      ({ nc } = await pending);
+    } catch {
+      return;
+    }
+    try {
+      await withTimeout(nc.drain(), this.#options.requestTimeoutMs, 'drain');
+    } catch {
+      await nc.close().catch(() => {});
+    }
+  }
+
+  async #publish(c: Connection, request: PublishRequest): Promise<PublishResult> {
+    const { channel, id, ifOffset, policy } = request;
+    // The channel is part of the key because JetStream deduplicates stream-wide; `=` never appears in
+    // a channel name, so no two (channel, id) pairs share a key.
+    const msgId = id === undefined ? undefined : `${channel}=${encodeURIComponent(id)}`;
+    let head = this.#heads.get(channel);
+    let fresh = false;
+    for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
+      if (head === undefined) {
+        head = await this.#head(c, channel, policy);
+        fresh = true;
+      }
+      if (ifOffset !== undefined && ifOffset !== head.offset) {
+        if (!fresh) {
+          head = undefined;
+          continue;
+        }
+        // A repeated id wins over a stale ifOffset, so retrying a conditional publish that went
+        // through reports the original rather than a conflict with itself. JetStream checks the
+        // duplicate window before the expected sequence, so an append bound to fail tells which.
+        if (msgId !== undefined) {
+          const duplicate = await this.#probeDuplicate(c, request, head, msgId);
+          if (duplicate) return duplicate;
+        }
+        throw conflict(channel, head, ifOffset);
+      }
+      const offset = head.offset + 1;
+      const ts = Date.now();
+      const headers = appendHeaders(request, head, ts);
+      let ack: PubAck;
+      try {
+        ack = await c.log.append(channel, request.data, headers, head.seq, msgId);
+      } catch (error) {
+        if (!isWrongLastSequence(error)) throw error;
+        this.#heads.delete(channel);
+        head = undefined;
+        if (attempt >= 3) await backoff(attempt);
+        continue;
+      }
+      if (ack.duplicate) return this.#duplicateOf(c, channel, ack.seq);
+      this.#remember(channel, { seq: ack.seq, epoch: head.epoch, offset });
+      return { epoch: head.epoch, offset, ts, duplicate: false };
+    }
+    throw new TidingsError(
+      ErrorCode.engineUnavailable,
+      `channel ${channel}: gave up appending after ${MAX_APPEND_ATTEMPTS} lost races with other writers`,
+    );
+  }
+
+  async #probeDuplicate(
+    c: Connection,
+    request: PublishRequest,
+    head: Head,
+    msgId: string,
+  ): Promise<PublishResult | null> {
+    // The same message a real append would carry, so even a server that stored it would stay consistent.
+    const headers = appendHeaders(request, head, Date.now());
+    try {
+      const ack = await c.log.append(request.channel, request.data, headers, IMPOSSIBLE_SEQ, msgId);
+      if (ack.duplicate) return this.#duplicateOf(c, request.channel, ack.seq);
+      this.#heads.delete(request.channel);
+      return null;
+    } catch (error) {
+      if (isWrongLastSequence(error)) return null;
+      throw error;
+    }
+  }
+
+  /**
+   * The original result of a repeated id, read back from the message it stored. If that message has
+   * since been trimmed while its id is still in the duplicate window, only the channel's current
+   * position is known, and that is what the duplicate reports.
+   */
+  async #duplicateOf(c: Connection, channel: string, seq: number): Promise<PublishResult> {
+    const original = await c.log.at(channel, seq);
+    if (original && original.offset > 0) {
+      return { epoch: original.epoch, offset: original.offset, ts: original.ts, duplicate: true };
+    }
+    const head = await this.#head(c, channel);
+    return { epoch: head.epoch, offset: head.offset, ts: Date.now(), duplicate: true };
+  }
+
+  /**
+   * The channel's last stored message. A channel with none (new, purged, or aged out of the stream)
+   * first gets a start marker with a new random epoch, so its position is stable from the first time
+   * anyone asks for it, and an epoch is never reused after its history is gone.
+   */
+  async #head(c: Connection, channel: string, policy?: RetentionPolicy): Promise<StoredRecord> {
+    for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
+      const last = await c.log.last(channel);
+      if (last) {
+        this.#remember(channel, last);
+        return last;
+      }
+      const epoch = newEpoch();
+      const ts = Date.now();
+      try {
+        const ack = await c.log.append(channel, '', encodeHeaders({ epoch, offset: 0, ts, policy }), 0);
+        const marker: StoredRecord = { channel, epoch, offset: 0, ts, data: '', seq: ack.seq };
+        this.#remember(channel, marker);
+        return marker;
+      } catch (error) {
+        // Another process started the channel first: read its marker.
+        if (!isWrongLastSequence(error)) throw error;
+      }
+    }
+    throw new TidingsError(ErrorCode.engineUnavailable, `channel ${channel}: could not read its position`);
+  }
+
+  #remember(channel: string, head: Head): void {
+    if (!this.#heads.has(channel) && this.#heads.size >= MAX_CACHED_HEADS) {
+      const oldest = this.#heads.keys().next().value;
+      if (oldest !== undefined) this.#heads.delete(oldest);
+    }
+    this.#heads.set(channel, { seq: head.seq, epoch: head.epoch, offset: head.offset });
+  }
+
+  async #channelOp<T>(channel: string, action: string, op: (c: Connection) => Promise<T>): Promise<T> {
+    this.#assertOpen();
+    assertChannelName(channel);
+    return this.#queue.run(channel, async () => {
+      this.#assertOpen();
+      const c = await this.#connect();
+      try {
+        return await op(c);
+      } catch (error) {
+        throw this.#failure(error, action);
+      }
+    });
+  }
+
+  #failure(error: unknown, action: string): TidingsError {
+    if (this.#closed) return new TidingsError(ErrorCode.closed, 'the engine is closed');
+    return toTidingsError(error, action);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new TidingsError(ErrorCode.closed, 'the engine is closed');
+  }
+
+  #connect(): Promise<Connection> {
+    if (this.#closed) return Promise.reject(new TidingsError(ErrorCode.closed, 'the engine is closed'));
+    if (!this.#connection) {
+      const attempt = this.#open();
+      this.#connection = attempt;
+      // A failed attempt is forgotten so the next call tries again.
+      attempt.catch(() => {
+        if (this.#connection === attempt) this.#connection = undefined;
+      });
+    }
+    return this.#connection;
+  }
+
+  async #open(): Promise<Connection> {
+    const o = this.#options;
+    let nc: NatsConnection | undefined;
+    try {
+      nc = await connect({
+        servers: o.servers,
+        timeout: o.connectTimeoutMs,
+        reconnect: true,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: o.reconnectTimeWaitMs,
+        ...(o.name === undefined ? {} : { name: o.name }),
+      });
+      const jsm = await jetstreamManager(nc, { timeout: o.requestTimeoutMs, checkAPI: false });
+      await ensureStream(jsm, dataStreamConfig(o, this.#subjects));
+      await ensureStream(jsm, snapshotStreamConfig(o, this.#subjects));
+      if (this.#closed) throw new TidingsError(ErrorCode.closed, 'the engine is closed');
+      void this.#watch(nc);
+      return { nc, log: new ChannelLog(jsm, o.stream, this.#subjects, o.requestTimeoutMs) };
+    } catch (error) {
+      await nc?.close().catch(() => {});
+      throw this.#failure(error, `connect to ${String(o.servers)}`);
+    }
+  }
+
+  /** After a reconnect the live stream may have missed messages: every listener re-reads. */
+  async #watch(nc: NatsConnection): Promise<void> {
+    for await (const status of nc.status()) {
+      if (status.type === 'reconnect') {
+        // Cached heads may predate appends made while we were away; the retry path would fix them,
+        // but dropping them saves the wasted round trip.
+        this.#heads.clear();
+        for (const listener of [...this.#listeners]) {
+          try {
+            listener.resync?.();
+          } catch (error) {
+            console.error('tidings: a NATS engine listener threw on resync', error);
+          }
+        }
+      }
+    }
+  }
+}
+
+function appendHeaders(request: PublishRequest, head: Head, ts: number) {
+  return encodeHeaders({
+    epoch: head.epoch,
+    offset: head.offset + 1,
+    ts,
+    id: request.id,
+    expiresAt: request.expiresAt,
+    origin: request.origin,
+    policy: request.policy,
+  });
+}
+
+function backoff(attempt: number): Promise<void> {
+  const ms = Math.min(50, 2 ** Math.min(attempt, 6)) * Math.random();
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new TidingsError(ErrorCode.engineUnavailable, `NATS ${what} timed out after ${ms} ms`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** An engine that connects on first use. */
+export function natsEngine(options?: NatsEngineOptions): NatsEngine {
+  return new NatsEngine(options);
+}
