@@ -18,6 +18,7 @@ export const FrameType = {
   ping: 'ping',
   pong: 'pong',
   refresh: 'refresh',
+  refreshed: 'refreshed',
   disconnect: 'disconnect',
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
@@ -75,4 +76,24 @@ export const Query = {
   since: 'since',
   token: 'token',
   wait: 'wait',
+  version: 'v',
 } as const;
+
+/** Headers of the HTTP transports. */
+export const Header = {
+  lastEventId: 'last-event-id',
+  idempotencyKey: 'idempotency-key',
+  authorization: 'authorization',
+} as const;
+
+/** Content types of the HTTP transports. */
+export const ContentType = {
+  json: 'application/json',
+  sse: 'text/event-stream',
+  ndjson: 'application/x-ndjson',
+} as const;
+
+/** WebSocket close codes: 4000 + the HTTP status of the error code; the close reason is the error code. */
+export const CLOSE_CODE_BASE = 4000;
+/** Longest long-poll wait a client may ask for, ms. */
+export const MAX_LONG_POLL_WAIT_MS = 60_000;

@@ -87,6 +87,11 @@ export function httpStatus(code: string): number {
   return statuses[code as ErrorCode] ?? 400;
 }
 
+/** The WebSocket close code for an error code (4000 + its HTTP status); the close reason carries the code itself. */
+export function closeCode(code: string): number {
+  return 4000 + httpStatus(code);
+}
+
 /** The one error type of Tidings, on both sides of the wire. `code` is stable; `message` is for people. */
 export class TidingsError extends Error {
   override readonly name = 'TidingsError';

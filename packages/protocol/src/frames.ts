@@ -30,6 +30,8 @@ export interface PublishFrame {
   ifOffset?: number;
   /** Drop the message if it is not delivered within this many ms. */
   ttl?: number;
+  /** False: this connection's own subscriptions do not receive it. Default true. */
+  echo?: boolean;
 }
 export interface RefreshFrame {
   type: typeof FrameType.refresh;
@@ -53,9 +55,15 @@ export interface SubscribedFrame {
   type: typeof FrameType.subscribed;
   id?: number;
   channel: string;
-  /** The position delivery continues after (messages, or a reset, follow). */
-  epoch: string;
-  offset: number;
+  /** The position delivery continues after (messages, or a reset, follow). Absent for a pattern. */
+  epoch?: string;
+  offset?: number;
+}
+export interface RefreshedFrame {
+  type: typeof FrameType.refreshed;
+  id?: number;
+  /** When the new token expires, ms since the Unix epoch. */
+  expiresAt?: number;
 }
 export interface UnsubscribedFrame {
   type: typeof FrameType.unsubscribed;
@@ -115,6 +123,7 @@ export interface DisconnectFrame {
 export type ServerFrame =
   | WelcomeFrame
   | SubscribedFrame
+  | RefreshedFrame
   | UnsubscribedFrame
   | AckFrame
   | MessageFrame
@@ -186,6 +195,10 @@ export function validateClientFrame(value: unknown): ClientFrame {
         if (!Number.isSafeInteger(frame.ifOffset) || (frame.ifOffset as number) < 0)
           throw invalid('ifOffset', 'a non-negative integer');
         out.ifOffset = frame.ifOffset as number;
+      }
+      if (frame.echo !== undefined) {
+        if (typeof frame.echo !== 'boolean') throw invalid('echo', 'a boolean');
+        out.echo = frame.echo;
       }
       if (frame.ttl !== undefined) {
         if (!Number.isSafeInteger(frame.ttl) || (frame.ttl as number) <= 0)
