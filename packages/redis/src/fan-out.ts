@@ -104,6 +104,11 @@ export class FanOut {
     return out;
   }
 
+  /** Whether a listener is on this plain channel. */
+  listening(channel: string): boolean {
+    return this.#channels.has(pubsubChannel(this.#prefix, channel));
+  }
+
   close(): void {
     this.#closed = true;
     this.#channels.clear();

@@ -54,8 +54,8 @@ function defaultListenerError(error: unknown): void {
   console.error('tidings: a Redis engine listener threw', error);
 }
 
-/** A policy number as a script argument; the script must never see NaN or a fraction. */
-function ms(value: number): string {
+/** A count or duration as a script argument: the script must never see NaN, Infinity or a fraction. */
+function intArg(value: number): string {
   return String(Number.isFinite(value) ? Math.max(0, Math.floor(value)) : Number.MAX_SAFE_INTEGER);
 }
 
@@ -138,12 +138,12 @@ export class RedisEngine implements Engine {
           ? String(request.expiresAt)
           : '',
         request.origin ?? '',
-        String(Math.max(0, Math.floor(policy.size))),
-        ms(policy.ttlMs),
-        ms(policy.idempotencyMs),
+        intArg(policy.size),
+        intArg(policy.ttlMs),
+        intArg(policy.idempotencyMs),
         pubsubChannel(this.prefix, channel),
-        ms(this.#idleTtlMs),
-        ms(this.#snapshotTtlMs),
+        intArg(this.#idleTtlMs),
+        intArg(this.#snapshotTtlMs),
       ),
     )) as [string, string, number, number?];
     const [status, epoch, offset, ts] = reply;
@@ -167,7 +167,7 @@ export class RedisEngine implements Engine {
         indexKey(this.prefix),
         channel,
         newEpoch(),
-        ms(this.#idleTtlMs),
+        intArg(this.#idleTtlMs),
       ),
     )) as [string, number];
     return { epoch, offset };
@@ -183,9 +183,9 @@ export class RedisEngine implements Engine {
         indexKey(this.prefix),
         channel,
         newEpoch(),
-        ms(this.#idleTtlMs),
-        String(Math.max(0, Math.floor(after))),
-        String(Math.max(0, Math.floor(limit))),
+        intArg(this.#idleTtlMs),
+        intArg(after),
+        intArg(limit),
       ),
     )) as [string, number, number, ...string[]];
     return { epoch, offset, firstOffset, messages: encoded.map(decodeMessage) };
@@ -201,10 +201,10 @@ export class RedisEngine implements Engine {
         indexKey(this.prefix),
         channel,
         newEpoch(),
-        ms(this.#idleTtlMs),
+        intArg(this.#idleTtlMs),
         data,
-        ms(policy.ttlMs),
-        ms(this.#snapshotTtlMs),
+        intArg(policy.ttlMs),
+        intArg(this.#snapshotTtlMs),
       ),
     )) as [string, number];
     return { epoch, offset };
@@ -213,7 +213,14 @@ export class RedisEngine implements Engine {
   async snapshot(channel: string): Promise<Snapshot | null> {
     const keys = channelKeys(this.prefix, channel);
     const encoded = (await this.#run((r) =>
-      r.tidingsSnapshot(keys.meta, keys.log, keys.snap, indexKey(this.prefix), channel, ms(this.#idleTtlMs)),
+      r.tidingsSnapshot(
+        keys.meta,
+        keys.log,
+        keys.snap,
+        indexKey(this.prefix),
+        channel,
+        intArg(this.#idleTtlMs),
+      ),
     )) as string | null;
     return encoded === null ? null : decodeSnapshot(encoded);
   }
@@ -285,7 +292,7 @@ export class RedisEngine implements Engine {
     for (const channel of channels) {
       const keys = channelKeys(this.prefix, channel);
       this.#commands
-        .tidingsTouch(keys.meta, keys.log, keys.snap, index, channel, ms(this.#idleTtlMs))
+        .tidingsTouch(keys.meta, keys.log, keys.snap, index, channel, intArg(this.#idleTtlMs))
         .catch(() => undefined);
     }
   }

@@ -128,7 +128,7 @@ else
 end
 
 local keep = math.max(idle, ttl)
-if id ~= '' then
+if id ~= '' and idem > 0 then
   redis.call('SET', idkey, epoch .. ' ' .. fmt(offset) .. ' ' .. fmt(now), 'PX', idem)
   keep = math.max(keep, idem)
 end

@@ -97,7 +97,7 @@ if (!reachable) {
   if (process.env.CI === 'true') {
     test('Redis is reachable (required with CI=true)', () => assert.fail(why));
   } else {
-    console.log(`# ${why}: skipping the Redis engine tests (they fail instead with CI=true)`);
+    console.log(`${why}: skipping the Redis engine tests (they fail instead with CI=true)`);
     test('Redis engine', { skip: `${why} (set CI=true to fail instead)` }, () => undefined);
   }
 } else {
