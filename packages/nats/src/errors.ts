@@ -9,6 +9,20 @@ import {
 } from '@nats-io/transport-node';
 import { ErrorCode, isTidingsError, TidingsError } from '@tidings/protocol';
 
+// "duplicate message id is in process": a clustered stream is still storing another append with the
+// same Nats-Msg-Id (not in JetStreamApiCodes).
+const DUPLICATE_IN_FLIGHT = 10158;
+
+/**
+ * The append lost a race: its `Nats-Expected-Last-Subject-Sequence` no longer matched, or an append
+ * with the same id is still in flight. A fresh read and a retry settle either.
+ */
+export function isLostRace(error: unknown): boolean {
+  return (
+    isWrongLastSequence(error) || (error instanceof JetStreamApiError && error.code === DUPLICATE_IN_FLIGHT)
+  );
+}
+
 /** The append's `Nats-Expected-Last-Subject-Sequence` did not match: another append won the race. */
 export function isWrongLastSequence(error: unknown): boolean {
   return (

@@ -19,7 +19,7 @@ import type {
   StreamListener,
 } from '@tidings/server';
 import { ChannelLog } from './channel-log.js';
-import { isWrongLastSequence, toTidingsError } from './errors.js';
+import { isLostRace, isWrongLastSequence, toTidingsError } from './errors.js';
 import { readHistory } from './history.js';
 import { KeyedQueue } from './keyed-queue.js';
 import { type NatsEngineOptions, type ResolvedNatsOptions, resolveOptions } from './options.js';
@@ -260,7 +260,7 @@ export class NatsEngine implements Engine {
       try {
         ack = await c.log.append(channel, request.data, headers, head.seq, msgId);
       } catch (error) {
-        if (!isWrongLastSequence(error)) throw error;
+        if (!isLostRace(error)) throw error;
         this.#heads.delete(channel);
         head = undefined;
         if (attempt >= 3) await backoff(attempt);
@@ -404,13 +404,16 @@ export class NatsEngine implements Engine {
     }
   }
 
-  /** After a reconnect the live stream may have missed messages: every listener re-reads. */
+  /**
+   * After a reconnect, or when the client dropped messages of a slow subscription, the live stream may
+   * have missed messages: every listener re-reads.
+   */
   async #watch(nc: NatsConnection): Promise<void> {
     for await (const status of nc.status()) {
-      if (status.type === 'reconnect') {
+      if (status.type === 'reconnect' || status.type === 'slowConsumer') {
         // Cached heads may predate appends made while we were away; the retry path would fix them,
         // but dropping them saves the wasted round trip.
-        this.#heads.clear();
+        if (status.type === 'reconnect') this.#heads.clear();
         for (const listener of [...this.#listeners]) {
           try {
             listener.resync?.();
