@@ -1,88 +1,13 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, describe, type TestContext, test } from 'node:test';
+import { describe, type TestContext, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, isTidingsError } from '@tidings/protocol';
 import type { EngineMessage, RetentionPolicy } from '@tidings/server';
 import { engineContract, eventually } from '@tidings/server/testing';
-import { Redis } from 'ioredis';
 import { channelKeys, indexKey, pubsubChannel, RedisEngine, type RedisEngineOptions } from '../src/index.js';
+import { clientInfo, deleteKeys, keysUnder, killClient, uid, withRedis } from './support.js';
 
-const URL = 'redis://127.0.0.1:6379';
 const POLICY: RetentionPolicy = { size: 1_000, ttlMs: 3_600_000, idempotencyMs: 3_600_000 };
-
-function uid(): string {
-  return randomBytes(5).toString('hex');
-}
-
-/** A key prefix no other test run uses; every key under it is deleted when the file is done. */
-const RUN_PREFIX = `tidings-test:${process.pid}:${uid()}:`;
-
-async function probe(): Promise<boolean> {
-  const redis = new Redis(URL, {
-    lazyConnect: true,
-    connectTimeout: 1_000,
-    retryStrategy: () => null,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-  });
-  redis.on('error', () => undefined);
-  try {
-    await redis.connect();
-    await redis.ping();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    redis.disconnect();
-  }
-}
-
-const reachable = await probe();
-
-function escapeGlob(text: string): string {
-  return text.replace(/[*?[\]\\]/g, '\\$&');
-}
-
-async function deleteKeys(admin: Redis, prefix: string): Promise<number> {
-  let cursor = '0';
-  let deleted = 0;
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `${escapeGlob(prefix)}*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) deleted += await admin.del(...keys);
-  } while (cursor !== '0');
-  return deleted;
-}
-
-async function keysUnder(admin: Redis, prefix: string): Promise<string[]> {
-  const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `${escapeGlob(prefix)}*`, 'COUNT', 500);
-    cursor = next;
-    out.push(...keys);
-  } while (cursor !== '0');
-  return out.sort();
-}
-
-/** Fields of this server's client entry named `name` (from CLIENT LIST), e.g. `id`, `sub`, `psub`. */
-async function clientInfo(admin: Redis, name: string): Promise<Record<string, string> | undefined> {
-  const list = (await admin.call('CLIENT', 'LIST')) as string;
-  for (const line of list.split('\n')) {
-    const fields = Object.fromEntries(
-      line
-        .trim()
-        .split(' ')
-        .map((pair) => {
-          const eq = pair.indexOf('=');
-          return [pair.slice(0, eq), pair.slice(eq + 1)];
-        }),
-    );
-    if (fields.name === name) return fields;
-  }
-  return undefined;
-}
 
 async function rejectsWith(promise: Promise<unknown>, code: ErrorCode): Promise<void> {
   await assert.rejects(promise, (error) => {
@@ -92,32 +17,18 @@ async function rejectsWith(promise: Promise<unknown>, code: ErrorCode): Promise<
   });
 }
 
-if (!reachable) {
-  const why = `Redis is not reachable at ${URL}`;
-  if (process.env.CI === 'true') {
-    test('Redis is reachable (required with CI=true)', () => assert.fail(why));
-  } else {
-    console.log(`${why}: skipping the Redis engine tests (they fail instead with CI=true)`);
-    test('Redis engine', { skip: `${why} (set CI=true to fail instead)` }, () => undefined);
-  }
-} else {
-  const admin = new Redis(URL);
-  after(async () => {
-    await deleteKeys(admin, RUN_PREFIX);
-    await admin.quit();
-  });
-
+await withRedis((admin, runPrefix) => {
   engineContract('redis', {
-    create: async () => new RedisEngine({ prefix: `${RUN_PREFIX}contract:` }),
+    create: async () => new RedisEngine({ prefix: `${runPrefix}contract:` }),
     // The same prefix is the same store, as for another server process.
-    createPeer: async () => new RedisEngine({ prefix: `${RUN_PREFIX}contract:` }),
+    createPeer: async () => new RedisEngine({ prefix: `${runPrefix}contract:` }),
     asyncDelivery: true,
     numRuns: 20,
   });
 
   /** An engine with its own prefix (and connection name, to find its connections in CLIENT LIST). */
   async function open(t: TestContext, options: RedisEngineOptions = {}): Promise<RedisEngine> {
-    const engine = new RedisEngine({ prefix: `${RUN_PREFIX}${uid()}:`, ...options });
+    const engine = new RedisEngine({ prefix: `${runPrefix}${uid()}:`, ...options });
     t.after(() => engine.close());
     await engine.ready();
     return engine;
@@ -313,7 +224,7 @@ if (!reachable) {
     });
 
     test('pattern globs escape the prefix', async (t) => {
-      const base = `${RUN_PREFIX}${uid()}`;
+      const base = `${runPrefix}${uid()}`;
       const odd = await open(t, { prefix: `${base}?[*]:` });
       const plain = await open(t, { prefix: `${base}x*:` });
       const sub = collect(odd, 'chat.*');
@@ -338,16 +249,14 @@ if (!reachable) {
       await engine.publish({ channel: 'drop.a', data: '1', policy: POLICY });
       await eventually(() => assert.equal(exact.messages.length, 1));
 
-      const before = await clientInfo(admin, `${name}:sub`);
-      assert.ok(before?.id, 'the subscriber connection is named');
-      await admin.call('CLIENT', 'KILL', 'ID', before.id);
+      const killed = await killClient(admin, `${name}:sub`);
 
       await eventually(() => {
         assert.equal(exact.resyncs(), 1);
         assert.equal(pattern.resyncs(), 1);
       });
       const afterKill = await clientInfo(admin, `${name}:sub`);
-      assert.notEqual(afterKill?.id, before.id);
+      assert.notEqual(afterKill?.id, killed);
       assert.deepEqual([afterKill?.sub, afterKill?.psub], ['1', '1'], 'resubscribed before resync');
 
       await engine.publish({ channel: 'drop.a', data: '2', policy: POLICY });
@@ -367,9 +276,7 @@ if (!reachable) {
       const name = `tidings-test-${uid()}`;
       const engine = await open(t, { redis: { connectionName: name } });
       await engine.publish({ channel: 'cmd', data: '1', policy: POLICY });
-      const info = await clientInfo(admin, name);
-      assert.ok(info?.id);
-      await admin.call('CLIENT', 'KILL', 'ID', info.id);
+      await killClient(admin, name);
       let next: number | undefined;
       await eventually(async () => {
         try {
@@ -383,7 +290,7 @@ if (!reachable) {
     });
 
     test('an unreachable Redis fails every call promptly with ENGINE_UNAVAILABLE', async (t) => {
-      const engine = new RedisEngine({ url: 'redis://127.0.0.1:1', prefix: `${RUN_PREFIX}nowhere:` });
+      const engine = new RedisEngine({ url: 'redis://127.0.0.1:1', prefix: `${runPrefix}nowhere:` });
       t.after(() => engine.close());
       const started = Date.now();
       await rejectsWith(
@@ -400,7 +307,7 @@ if (!reachable) {
     });
 
     test('a publish while the first connection is made waits for it, in call order', async () => {
-      const engine = new RedisEngine({ prefix: `${RUN_PREFIX}${uid()}:` });
+      const engine = new RedisEngine({ prefix: `${runPrefix}${uid()}:` });
       try {
         const results = await Promise.all(
           Array.from({ length: 20 }, (_, i) =>
@@ -421,4 +328,4 @@ if (!reachable) {
       }
     });
   });
-}
+});
