@@ -70,7 +70,8 @@ export class NatsEngine implements Engine {
   readonly #subjects: Subjects;
   readonly #queue = new KeyedQueue();
   readonly #heads = new Map<string, Head>();
-  readonly #listeners = new Set<StreamListener>();
+  // One entry per subscription: the same listener may hold several.
+  readonly #subscriptions = new Set<{ readonly listener: StreamListener }>();
   #connection: Promise<Connection> | undefined;
   #closed = false;
 
@@ -172,12 +173,13 @@ export class NatsEngine implements Engine {
           if (!error) deliver(msg);
         },
       });
-      this.#listeners.add(listener);
+      const entry = { listener };
+      this.#subscriptions.add(entry);
       let active = true;
       const stop = () => {
         if (!active) return;
         active = false;
-        this.#listeners.delete(listener);
+        this.#subscriptions.delete(entry);
         if (!sub.isClosed()) sub.unsubscribe();
       };
       try {
@@ -209,7 +211,7 @@ export class NatsEngine implements Engine {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#listeners.clear();
+    this.#subscriptions.clear();
     this.#heads.clear();
     const pending = this.#connection;
     this.#connection = undefined;
@@ -414,7 +416,7 @@ export class NatsEngine implements Engine {
         // Cached heads may predate appends made while we were away; the retry path would fix them,
         // but dropping them saves the wasted round trip.
         if (status.type === 'reconnect') this.#heads.clear();
-        for (const listener of [...this.#listeners]) {
+        for (const listener of new Set([...this.#subscriptions].map((s) => s.listener))) {
           try {
             listener.resync?.();
           } catch (error) {
