@@ -39,6 +39,8 @@ export interface HubOptions {
   maxMessageBytes?: number;
   /** Called when a handler throws or rejects, or delivery must wait for the engine. Default: console.error. */
   onError?: (error: unknown, context: { channel: string }) => void;
+  /** The clock for message expiry, ms. Default Date.now; tests inject their own. */
+  now?: () => number;
 }
 
 export interface SubscribeOptions {
@@ -92,6 +94,7 @@ export class Hub {
   readonly #feeds = new Map<string, Feed>();
   readonly #subscriptions = new Set<SubscriptionImpl>();
   readonly #host: SubscriptionHost;
+  readonly #now: () => number;
   #closed = false;
 
   constructor(options: HubOptions = {}) {
@@ -101,8 +104,10 @@ export class Hub {
     this.#onError =
       options.onError ??
       ((error, { channel }) => console.error(`[tidings] subscription to ${channel}:`, error));
+    this.#now = options.now ?? Date.now;
     this.#host = {
       engine: this.engine,
+      now: this.#now,
       historyBatch: Defaults.maxHistoryBatch,
       report: (error, subscription) => this.#report(error, subscription.channel),
       detach: (subscription) => this.#detach(subscription),
@@ -187,14 +192,11 @@ export class Hub {
     return this.#startOrFail(
       subscription,
       (async () => {
-        const from = position === undefined ? since : await position;
-        if (typeof from === 'object') feed.note(from);
+        // Only the live stream and this process's publishes teach the feed positions: a read may
+        // already be stale when the stream goes live.
+        const from = since === Since.now ? await (position ?? this.engine.position(tracker.channel)) : since;
         await feed.ready;
-        await subscription.startFrom(
-          tracker,
-          from === Since.now ? await this.engine.position(tracker.channel) : from,
-          true,
-        );
+        await subscription.startFrom(tracker, from, true);
         return { epoch: tracker.epoch, offset: tracker.offset };
       })(),
     );
@@ -290,7 +292,7 @@ export class Hub {
     if (ttl !== undefined) {
       if (!Number.isSafeInteger(ttl) || ttl <= 0)
         throw new TidingsError(ErrorCode.invalidField, 'ttl must be a positive integer (ms)');
-      request.expiresAt = Date.now() + ttl;
+      request.expiresAt = this.#now() + ttl;
     }
     if (echo === false) {
       if (scopeId === undefined)
@@ -347,8 +349,14 @@ export class Hub {
     return { ...this.#page(await this.#engineCall(engine.read(channel, after, limit))), reset: false };
   }
 
+  /** A page of history, without expired messages: those are never delivered late, here either. */
   #page(read: ReadResult): Omit<HistoryResult, 'reset'> {
-    return { epoch: read.epoch, offset: read.offset, messages: read.messages.map((m) => new Envelope(m)) };
+    const now = this.#now();
+    const messages: Message[] = [];
+    for (const message of read.messages) {
+      if (message.expiresAt === undefined || message.expiresAt > now) messages.push(new Envelope(message));
+    }
+    return { epoch: read.epoch, offset: read.offset, messages };
   }
 
   get closed(): boolean {

@@ -29,6 +29,7 @@ export interface Subscription {
 export interface SubscriptionHost {
   readonly engine: Engine;
   readonly historyBatch: number;
+  now(): number;
   report(error: unknown, subscription: Subscription): void;
   detach(subscription: SubscriptionImpl): void;
 }
@@ -307,7 +308,7 @@ export class SubscriptionImpl implements Subscription {
       return item.notice === 'start' ? this.#onStart?.(item.position) : this.#onReset?.(item.position);
     }
     if (item.origin !== undefined && item.origin === this.scope?.id) return;
-    if (item.expiresAt !== undefined && item.expiresAt <= Date.now()) return;
+    if (item.expiresAt !== undefined && item.expiresAt <= this.#host.now()) return;
     return this.#handler(item);
   }
 }
