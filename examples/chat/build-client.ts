@@ -1,0 +1,15 @@
+import { build } from 'esbuild';
+
+/** Bundles the browser client as a plain <script> that defines the global `Tidings`. */
+export async function buildBrowserClient(): Promise<string> {
+  const result = await build({
+    entryPoints: [new URL('../../packages/client/src/index.ts', import.meta.url).pathname],
+    bundle: true,
+    format: 'iife',
+    globalName: 'Tidings',
+    minify: true,
+    target: 'es2020',
+    write: false,
+  });
+  return result.outputFiles[0].text;
+}
