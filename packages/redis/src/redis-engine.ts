@@ -244,8 +244,12 @@ export class RedisEngine implements Engine {
   /** Resolves once both connections are up (waiting as long as that takes); rejects once closed. */
   async ready(): Promise<void> {
     if (this.#closed) throw closedError();
-    await Promise.all([whenReady(this.#commands), whenReady(this.#subscriber)]);
+    const up = await Promise.all([whenReady(this.#commands), whenReady(this.#subscriber)]).then(
+      () => true,
+      (error: unknown) => error,
+    );
     if (this.#closed) throw closedError();
+    if (up !== true) throw up;
   }
 
   async close(): Promise<void> {
