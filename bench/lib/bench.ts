@@ -21,6 +21,8 @@ export interface BenchOptions {
   drainMs: number;
   window: number;
   connectBatch: number;
+  /** Test hook: lose every k-th message on purpose (see PublishPlan.dropEvery). */
+  dropEvery?: number;
   /** Where to append JSON lines; null = nowhere. */
   resultsFile: string | null;
   /** Receives the table and the JSON lines as they are produced. */
@@ -68,6 +70,7 @@ export async function runBench(options: BenchOptions): Promise<TargetResult[]> {
         drainMs: options.drainMs,
         window: options.window,
         connectBatch: options.connectBatch,
+        dropEvery: options.dropEvery,
       };
       const results: TargetResult[] = [];
       for (const target of chosen) {

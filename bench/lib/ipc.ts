@@ -20,6 +20,8 @@ export interface PublishPlan {
   /** At rate 0: most deliveries published but not yet received, so queues (and latency) stay bounded. */
   window: number;
   payloadBytes: number;
+  /** Fault injection for the harness's own tests: number every k-th message but never send it. */
+  dropEvery?: number;
 }
 
 export type ToServer =

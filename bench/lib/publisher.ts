@@ -61,6 +61,7 @@ export class Publisher {
     const c = this.k % this.plan.channels.length;
     this.k++;
     const n = ++this.perChannel[c];
+    if (this.plan.dropEvery && this.k % this.plan.dropEvery === 0) return this.plan.subscribers[c];
     try {
       const result = this.server.publish(this.plan.channels[c], benchData(n, this.pad));
       if (result && typeof (result as Promise<unknown>).then === 'function') {

@@ -15,6 +15,8 @@ export interface RunOptions {
   /** Deliveries in flight at rate 0. */
   window: number;
   connectBatch: number;
+  /** See PublishPlan.dropEvery: only for testing that losses are caught. */
+  dropEvery?: number;
 }
 
 const SERVER_SCRIPT = new URL('../procs/server-proc.ts', import.meta.url);
@@ -101,46 +103,62 @@ async function measure(
 ): Promise<TargetResult> {
   const server: ServerChild = new Child('server', SERVER_SCRIPT);
   children.push({ close: () => server.close({ type: 'close' }), kill: () => server.kill() });
-  const started = await server.request(
-    { type: 'start', target: target.name },
-    ['listening', 'unavailable'],
-    20_000,
-  );
-  if (started.type === 'unavailable') return { ...base, status: 'skipped', reason: started.reason };
-  const port = started.port;
-  const idle = scenario.mode === 'idle';
-  const empty = await server.request({ type: 'sample', gc: true }, 'sample', 10_000);
 
-  // Subscribers, split into contiguous ranges over the load processes.
+  // Load processes boot (tsx, imports) while the server starts; they get their config once it listens.
   const loads: LoadChild[] = [];
   const progress: Progress[] = [];
-  const procs = base.loadProcs;
-  const connectTimeoutMs = 10_000 + scenario.subs * 5;
-  const connecting: Promise<Extract<FromLoad, { type: 'connected' }>>[] = [];
-  let onProgress = () => {};
-  for (let p = 0; p < procs; p++) {
-    const first = Math.floor((scenario.subs * p) / procs);
-    const count = Math.floor((scenario.subs * (p + 1)) / procs) - first;
+  const watchers = new Set<() => void>();
+  for (let p = 0; p < base.loadProcs; p++) {
     const load: LoadChild = new Child(`load${p}`, LOAD_SCRIPT);
     children.push({ close: () => load.close({ type: 'close' }), kill: () => load.kill() });
     loads.push(load);
     progress.push({ delivered: 0, primed: 0, closed: 0 });
     load.on('progress', (message) => {
       progress[p] = message;
-      onProgress();
+      for (const watcher of watchers) watcher();
     });
-    const config = {
-      target: target.name,
-      port,
-      channels: scenario.channels,
-      first,
-      count,
-      connectBatch: options.connectBatch,
-      connectTimeoutMs: 10_000,
-    };
-    connecting.push(load.request({ type: 'start', config }, 'connected', connectTimeoutMs));
   }
-  const connected = await Promise.all(connecting);
+  const total = (key: keyof Progress) => progress.reduce((sum, p) => sum + p[key], 0);
+  /** Resolves true once `done()` holds (checked on every progress report), false after `timeoutMs`. */
+  const until = (done: () => boolean, timeoutMs: number) =>
+    new Promise<boolean>((resolve) => {
+      const finish = (value: boolean) => {
+        clearTimeout(timer);
+        watchers.delete(check);
+        resolve(value);
+      };
+      const check = () => done() && finish(true);
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      watchers.add(check);
+      check();
+    });
+
+  const started = await server.request(
+    { type: 'start', target: target.name },
+    ['listening', 'unavailable'],
+    20_000,
+  );
+  if (started.type === 'unavailable') return { ...base, status: 'skipped', reason: started.reason };
+  const idle = scenario.mode === 'idle';
+  const empty = await server.request({ type: 'sample', gc: true }, 'sample', 10_000);
+
+  // Subscribers, split into contiguous ranges over the load processes.
+  const connected = await Promise.all(
+    loads.map((load, p) => {
+      const first = Math.floor((scenario.subs * p) / loads.length);
+      const count = Math.floor((scenario.subs * (p + 1)) / loads.length) - first;
+      const config = {
+        target: target.name,
+        port: started.port,
+        channels: scenario.channels,
+        first,
+        count,
+        connectBatch: options.connectBatch,
+        connectTimeoutMs: 10_000,
+      };
+      return load.request({ type: 'start', config }, 'connected', 20_000 + scenario.subs * 5);
+    }),
+  );
   const failed = connected.reduce((sum, c) => sum + c.failed, 0);
   const connectMs = Math.round(Math.max(...connected.map((c) => c.ms)));
   if (failed > 0) {
@@ -149,21 +167,21 @@ async function measure(
       connectMs,
     });
   }
-  const total = (key: keyof Progress) => progress.reduce((sum, p) => sum + p[key], 0);
 
   // Priming proves every subscription is live end to end before anything is measured, whatever each
   // transport considers "connected" (an HTTP 200 may come before the hub has subscribed).
   const primeUntil = performance.now() + PRIME_TIMEOUT_MS;
-  while (total('primed') < scenario.subs) {
+  for (;;) {
+    server.send({ type: 'prime', channels: scenario.channels });
+    if (await until(() => total('primed') >= scenario.subs, PRIME_EVERY_MS)) break;
     if (performance.now() > primeUntil) {
       throw new RunFailure(`only ${total('primed')} of ${scenario.subs} subscribers live after priming`, {
         connectMs,
       });
     }
-    server.send({ type: 'prime', channels: scenario.channels });
-    await sleep(PRIME_EVERY_MS);
   }
-  await sleep(idle ? 1_000 : 200);
+  // Lets primes still in flight land, so they never share the measured window.
+  await sleep(idle ? 1_000 : 100);
 
   const before = await server.request({ type: 'sample', gc: idle }, 'sample', 10_000);
   for (const load of loads) load.send({ type: 'measure' });
@@ -173,7 +191,9 @@ async function measure(
   let startedAt = 0;
 
   if (!idle) {
-    onProgress = () => server.send({ type: 'credit', delivered: total('delivered') });
+    // Only the paced publisher needs credit; at a fixed rate the IPC would only add server CPU.
+    const credit = () => server.send({ type: 'credit', delivered: total('delivered') });
+    if (scenario.rate === 0) watchers.add(credit);
     const plan = {
       channels: scenario.channels,
       subscribers: subsPerChannel,
@@ -181,13 +201,14 @@ async function measure(
       seconds: scenario.seconds,
       window: options.window,
       payloadBytes: options.payloadBytes,
+      dropEvery: options.dropEvery,
     };
     const published = await server.request(
       { type: 'run', plan },
       'published',
       scenario.seconds * 1000 + 30_000,
     );
-    onProgress = () => {};
+    watchers.delete(credit);
     perChannel = published.perChannel;
     startedAt = published.startedAt;
     const count = perChannel.reduce((a, b) => a + b, 0);
@@ -196,14 +217,7 @@ async function measure(
       throw new RunFailure(`${published.errors} publishes failed: ${published.firstError}`, { connectMs });
     }
     const expected = perChannel.reduce((sum, n, c) => sum + n * subsPerChannel[c], 0);
-    await waitFor(
-      () => total('delivered') >= expected || total('closed') > 0,
-      options.drainMs,
-      (fn) => {
-        onProgress = fn;
-      },
-    );
-    onProgress = () => {};
+    await until(() => total('delivered') >= expected || total('closed') > 0, options.drainMs);
   } else {
     await sleep(scenario.seconds * 1000);
   }
@@ -222,27 +236,6 @@ async function measure(
     startedAt,
     connectMs,
     publishedPerSec,
-  });
-}
-
-/** Resolves when `done()` holds (checked on every progress report) or after `timeoutMs`. */
-function waitFor(
-  done: () => boolean,
-  timeoutMs: number,
-  subscribe: (check: () => void) => void,
-): Promise<void> {
-  return new Promise((resolve) => {
-    if (done()) {
-      resolve();
-      return;
-    }
-    const timer = setTimeout(resolve, timeoutMs);
-    subscribe(() => {
-      if (done()) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
   });
 }
 

@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { type BenchOptions, runBench } from '../lib/bench.js';
+
+// Keeps the harness itself working: short fanouts against the bare ws target, one clean, one lossy.
+const options: BenchOptions = {
+  scenario: 'fanout',
+  subs: [20],
+  rates: [100],
+  seconds: 2,
+  targets: ['ws'],
+  loadProcs: 1,
+  payloadBytes: 100,
+  drainMs: 1_000,
+  window: 50_000,
+  connectBatch: 100,
+  resultsFile: null,
+  print: () => {},
+};
+
+test('bench: fanout against ws delivers every message to every subscriber', { timeout: 30_000 }, async () => {
+  const output: string[] = [];
+  const [ws, ...rest] = await runBench({ ...options, print: (text) => output.push(text) });
+  assert.equal(rest.length, 0);
+  assert.equal(ws.status, 'ok', ws.reason);
+  assert.equal(ws.published, 200);
+  assert.equal(ws.expected, 200 * 20);
+  assert.equal(ws.received, 200 * 20);
+  assert.equal(ws.missing, 0);
+  assert.ok((ws.latencyMs?.p99 ?? Number.NaN) >= 0);
+  assert.ok((ws.serverCpuUsPerMsg ?? 0) > 0);
+  const line = output.find((text) => text.startsWith('{'));
+  assert.ok(line, 'prints one JSON line per target');
+  assert.equal(JSON.parse(line).target, 'ws');
+});
+
+test('bench: a run that loses messages is FAILED, not a result', { timeout: 30_000 }, async () => {
+  const [ws] = await runBench({ ...options, seconds: 0.5, drainMs: 500, dropEvery: 10 });
+  assert.equal(ws.status, 'failed');
+  assert.equal(ws.missing, 5 * 20);
+  assert.equal(ws.deliveredPerSec, undefined);
+  assert.match(ws.reason ?? '', /20 of 20 subscribers/);
+});
