@@ -2,12 +2,15 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { jetstreamManager, StorageType } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { ErrorCode, isTidingsError } from '@tidings/protocol';
 import type { EngineMessage, RetentionPolicy } from '@tidings/server';
 import { engineContract, eventually } from '@tidings/server/testing';
 import { NatsEngine } from '../src/index.js';
 import {
   deleteStreams,
+  NATS_URL,
   namespace,
   natsUnavailable,
   purgeChannel,
@@ -40,7 +43,7 @@ if (!unavailable) {
     create: async () => testEngine(ns),
     createPeer: async () => testEngine(ns),
     asyncDelivery: true,
-    numRuns: 8,
+    numRuns: Number(process.env.TIDINGS_NUM_RUNS ?? 25),
   });
 }
 
@@ -240,6 +243,63 @@ describe('NatsEngine on JetStream', { skip }, () => {
       [1, 2, 3],
     );
     assert.ok(received.every((m) => m.channel === target));
+  });
+
+  test('engines racing to name a new channel agree on one epoch', async (t) => {
+    const engines = [testEngine(ns), testEngine(ns), testEngine(ns), testEngine(ns)];
+    t.after(() => Promise.all(engines.map((e) => e.close())));
+    await Promise.all(engines.map((e) => e.ready()));
+    const channel = channelName();
+    const positions = await Promise.all(
+      engines.flatMap((e) => [e.position(channel), e.read(channel, 0, 10), e.position(channel)]),
+    );
+    assert.equal(new Set(positions.map((p) => p.epoch)).size, 1);
+    assert.ok(positions.every((p) => p.offset === 0));
+    const published = await engines[3]!.publish({ channel, data: data(1), policy: POLICY });
+    assert.equal(published.epoch, positions[0]!.epoch);
+    assert.equal(published.offset, 1);
+  });
+
+  test('a repeated id whose message was trimmed reports the current position', async (t) => {
+    const small = namespace('small');
+    streamsToDelete.push(small.stream);
+    const engine = testEngine({ ...small, maxMsgsPerSubject: 2 });
+    t.after(() => engine.close());
+    const channel = channelName();
+    const first = await engine.publish({ channel, data: data(1), id: 'k', policy: POLICY });
+    for (let i = 2; i <= 4; i++) await engine.publish({ channel, data: data(i), policy: POLICY });
+    const again = await engine.publish({ channel, data: data(1), id: 'k', policy: POLICY });
+    assert.deepEqual(
+      { epoch: again.epoch, offset: again.offset, duplicate: again.duplicate },
+      { epoch: first.epoch, offset: 4, duplicate: true },
+    );
+    const read = await engine.read(channel, 0, 10);
+    assert.equal(read.firstOffset, 3, 'the stream keeps its own per-subject limit');
+    assert.deepEqual(
+      read.messages.map((m) => m.offset),
+      [3, 4],
+    );
+  });
+
+  test('an existing stream without the republish rule is refused with a clear error', async () => {
+    const bare = namespace('bare');
+    streamsToDelete.push(bare.stream);
+    const nc = await connect({ servers: NATS_URL });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({
+        name: bare.stream,
+        subjects: [`${bare.subjectPrefix}.>`],
+        storage: StorageType.Memory,
+      });
+    } finally {
+      await nc.close();
+    }
+    await assert.rejects(NatsEngine.connect({ ...bare, servers: NATS_URL }), (error) => {
+      assert.ok(isTidingsError(error));
+      assert.match(error.message, /allow_direct, republish/);
+      return true;
+    });
   });
 
   test('channels lists only this namespace', async (t) => {
