@@ -7,6 +7,15 @@ export {
   type SinceSpec,
   TidingsError,
 } from '@tidings/protocol';
+export {
+  ANONYMOUS,
+  type AuthContext,
+  type Authenticate,
+  type Authorization,
+  type Identity,
+  mayRead,
+  mayWrite,
+} from './auth.js';
 export { Channel } from './channel.js';
 export type {
   Engine,
@@ -18,6 +27,7 @@ export type {
   Snapshot,
   StreamListener,
 } from './engine.js';
+export type { Origins } from './http/cors.js';
 export {
   createHub,
   type HistoryOptions,
@@ -28,8 +38,10 @@ export {
   type PublishOptions,
   type SubscribeOptions,
 } from './hub.js';
+export { DEFAULT_LIMITS, type Limits } from './limits.js';
 export { MemoryEngine } from './memory-engine.js';
 export type { Message } from './message.js';
 export { DEFAULT_RETENTION, type RetentionConfig } from './retention.js';
 export { Scope } from './scope.js';
+export { attach, createTidingsServer, type TidingsServer, type TidingsServerOptions } from './server.js';
 export type { Handler, ResetNotice, Subscription } from './subscription.js';

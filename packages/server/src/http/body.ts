@@ -1,0 +1,34 @@
+import type { IncomingMessage } from 'node:http';
+import { ErrorCode, TidingsError } from '@tidings/protocol';
+
+/** Reads a request body of at most `maxBytes`, within `timeoutMs`; rejects with FRAME_TOO_LARGE or TIMEOUT. */
+export function readBody(request: IncomingMessage, maxBytes: number, timeoutMs: number): Promise<Buffer> {
+  const tooLarge = () =>
+    new TidingsError(ErrorCode.frameTooLarge, `request body larger than ${maxBytes} bytes`);
+  const declared = Number(request.headers['content-length']);
+  if (declared > maxBytes) return Promise.reject(tooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const timer = setTimeout(
+      () => finish(new TidingsError(ErrorCode.timeout, `request body not received within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const finish = (error?: TidingsError) => {
+      clearTimeout(timer);
+      request.off('data', onData).off('end', onEnd).off('error', onError).off('aborted', onAborted);
+      if (error) reject(error);
+      else resolve(Buffer.concat(chunks, size));
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) finish(tooLarge());
+      else chunks.push(chunk);
+    };
+    const onEnd = () => finish();
+    const onError = () =>
+      finish(new TidingsError(ErrorCode.malformedFrame, 'request body could not be read'));
+    const onAborted = () => finish(new TidingsError(ErrorCode.malformedFrame, 'request aborted'));
+    request.on('data', onData).on('end', onEnd).on('error', onError).on('aborted', onAborted);
+  });
+}

@@ -1,0 +1,123 @@
+import { Defaults, ErrorCode, MAX_LONG_POLL_WAIT_MS, TidingsError } from '@tidings/protocol';
+
+/** What one client may cost the server. See the "Limits" table of docs/PROTOCOL.md. */
+export interface Limits {
+  /** Largest frame (WebSocket) or request body (HTTP) accepted, bytes. */
+  maxFrameBytes: number;
+  /** Largest published `data`, JSON bytes. Passed to the hub when the server creates it. */
+  maxMessageBytes: number;
+  /** Subscriptions per WebSocket connection or HTTP request. */
+  maxSubscriptions: number;
+  /** Open WebSocket, SSE, stream and long-poll connections per identity id. */
+  maxConnectionsPerIdentity: number;
+  /** Publishes per connection (HTTP: per identity and address): a token bucket. */
+  publishRate: { perSecond: number; burst: number };
+  /** Output a connection may leave unsent before it is dropped as a slow consumer, bytes. */
+  maxBufferedBytes: number;
+  /** Longest `wait` a long-poll may ask for, ms. */
+  maxLongPollWaitMs: number;
+  /** Time allowed to authenticate a request and to receive a request body, ms. */
+  requestTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  maxFrameBytes: Defaults.maxFrameBytes,
+  maxMessageBytes: Defaults.maxMessageBytes,
+  maxSubscriptions: Defaults.maxSubscriptionsPerConnection,
+  maxConnectionsPerIdentity: Number.POSITIVE_INFINITY,
+  publishRate: Object.freeze({ perSecond: 100, burst: 200 }),
+  maxBufferedBytes: 4 * 1024 * 1024,
+  maxLongPollWaitMs: MAX_LONG_POLL_WAIT_MS,
+  requestTimeoutMs: 10_000,
+});
+
+export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
+  const limits: Limits = { ...DEFAULT_LIMITS, ...overrides };
+  for (const key of [
+    'maxFrameBytes',
+    'maxMessageBytes',
+    'maxSubscriptions',
+    'maxConnectionsPerIdentity',
+    'maxBufferedBytes',
+    'maxLongPollWaitMs',
+    'requestTimeoutMs',
+  ] as const) {
+    if (!(limits[key] > 0)) throw new TidingsError(ErrorCode.invalidField, `limits.${key} must be positive`);
+  }
+  const { perSecond, burst } = limits.publishRate;
+  if (!(perSecond > 0) || !(burst >= 1)) {
+    throw new TidingsError(ErrorCode.invalidField, 'limits.publishRate needs perSecond > 0 and burst >= 1');
+  }
+  return limits;
+}
+
+/** A token bucket: `burst` publishes at once, refilled at `perSecond`. */
+export class RateLimiter {
+  #tokens: number;
+  #at: number;
+  readonly #perMs: number;
+  readonly #burst: number;
+
+  constructor(rate: { perSecond: number; burst: number }) {
+    this.#burst = rate.burst;
+    this.#perMs = rate.perSecond / 1000;
+    this.#tokens = rate.burst;
+    this.#at = Date.now();
+  }
+
+  /** Takes one token; false when there is none left. */
+  take(now = Date.now()): boolean {
+    this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#at) * this.#perMs);
+    this.#at = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+
+  /** True when the bucket has refilled: it can be dropped without changing anything. */
+  full(now = Date.now()): boolean {
+    return this.#tokens + (now - this.#at) * this.#perMs >= this.#burst;
+  }
+}
+
+/** Rate limiters by key (HTTP publishes have no connection to hang one on); full buckets are swept. */
+export class RateLimiters {
+  readonly #buckets = new Map<string, RateLimiter>();
+  constructor(readonly rate: { perSecond: number; burst: number }) {}
+
+  take(key: string): boolean {
+    let bucket = this.#buckets.get(key);
+    if (bucket === undefined) {
+      bucket = new RateLimiter(this.rate);
+      this.#buckets.set(key, bucket);
+    }
+    return bucket.take();
+  }
+
+  sweep(): void {
+    const now = Date.now();
+    for (const [key, bucket] of this.#buckets) if (bucket.full(now)) this.#buckets.delete(key);
+  }
+}
+
+/** Open connections per identity id, for `maxConnectionsPerIdentity`. */
+export class ConnectionCounter {
+  readonly #counts = new Map<string, number>();
+  constructor(readonly max: number) {}
+
+  /** Counts one more connection for `id`; false (and nothing counted) when it has too many. */
+  acquire(id: string): boolean {
+    if (this.max === Number.POSITIVE_INFINITY) return true;
+    const count = this.#counts.get(id) ?? 0;
+    if (count >= this.max) return false;
+    this.#counts.set(id, count + 1);
+    return true;
+  }
+
+  release(id: string): void {
+    if (this.max === Number.POSITIVE_INFINITY) return;
+    const count = (this.#counts.get(id) ?? 1) - 1;
+    if (count <= 0) this.#counts.delete(id);
+    else this.#counts.set(id, count);
+  }
+}

@@ -1,0 +1,336 @@
+import type { IncomingMessage } from 'node:http';
+import {
+  type ClientFrame,
+  ErrorCode,
+  encodeCursor,
+  errorAction,
+  FrameType,
+  isPattern,
+  type Position,
+  type PublishFrame,
+  type SinceSpec,
+  TidingsError,
+} from '@tidings/protocol';
+import { authorizePublish, authorizeSubscribe, type Identity, identify } from './auth.js';
+import { RateLimiter } from './limits.js';
+import type { Envelope } from './message.js';
+import type { Scope } from './scope.js';
+import type { ResetNotice, Subscription } from './subscription.js';
+import type { ServerContext } from './transports/context.js';
+import * as frames from './transports/frames.js';
+
+/** Where a session's frames go: implemented by each transport. */
+export interface FrameSink {
+  /** Writes one frame. `moved` is true when it moved a channel's position (subscribed, message, snapshot, reset). */
+  send(frame: string, moved: boolean): void;
+  /** Output written but not yet sent, bytes: above `maxBufferedBytes` the client is a slow consumer. */
+  readonly bufferedBytes: number;
+  /** Says goodbye (`disconnect`, where the transport has such a thing) and closes. */
+  end(code: ErrorCode, reason: string, reconnect: boolean): void;
+}
+
+export interface SessionOptions {
+  request: IncomingMessage;
+  identity: Identity;
+  sink: FrameSink;
+  /** Send `subscribed` frames (long-polls carry start positions in their cursor instead). Default true. */
+  announce?: boolean;
+}
+
+/** One subscription of a session; the placeholder exists while it is being authorized. */
+class Entry {
+  subscription: Subscription | undefined;
+  constructor(
+    readonly channel: string,
+    readonly id: number | undefined,
+  ) {}
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * What one client connection (a WebSocket, or one HTTP streaming or polling request) can do, whatever
+ * the transport: subscribe, unsubscribe, publish and refresh its token, within its identity's rights
+ * and the server's limits. Tracks the position of each channel it has sent, for cursors and SSE ids.
+ */
+export class Session {
+  identity: Identity;
+  readonly #context: ServerContext;
+  readonly #request: IncomingMessage;
+  readonly #sink: FrameSink;
+  readonly #announce: boolean;
+  readonly #scope: Scope;
+  readonly #entries = new Map<string, Entry>();
+  readonly #positions = new Map<string, Position>();
+  readonly #maxBufferedBytes: number;
+  #limiter: RateLimiter | undefined;
+  #expiry: NodeJS.Timeout | undefined;
+  #ended = false;
+
+  constructor(context: ServerContext, options: SessionOptions) {
+    this.#context = context;
+    this.#request = options.request;
+    this.identity = options.identity;
+    this.#sink = options.sink;
+    this.#announce = options.announce ?? true;
+    this.#scope = context.hub.scope();
+    this.#maxBufferedBytes = context.limits.maxBufferedBytes;
+    this.#arm();
+  }
+
+  /** The connection id the `welcome` frame carries; also the scope publishes with `echo: false` skip. */
+  get id(): string {
+    return this.#scope.id;
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  get subscriptions(): number {
+    return this.#entries.size;
+  }
+
+  /** The position after the last frame sent on each channel (or where it started, or the request's cursor). */
+  get positions(): ReadonlyMap<string, Position> {
+    return this.#positions;
+  }
+
+  cursor(): string {
+    return encodeCursor(this.#positions);
+  }
+
+  /** Seeds a channel's position from a request's cursor, so cursors name it before its subscription starts. */
+  seed(channel: string, position: Position): void {
+    this.#positions.set(channel, position);
+  }
+
+  /** Handles one parsed client frame (WebSocket). Every failure becomes an `error` frame. */
+  handle(frame: ClientFrame): void {
+    switch (frame.type) {
+      case FrameType.subscribe:
+        void this.subscribe(frame.channel, frame.since ?? 'now', frame.id);
+        break;
+      case FrameType.unsubscribe:
+        this.unsubscribe(frame.channel, frame.id);
+        break;
+      case FrameType.publish:
+        void this.publish(frame);
+        break;
+      case FrameType.refresh:
+        void this.refresh(frame.token, frame.id);
+        break;
+      case FrameType.pong:
+        break;
+    }
+  }
+
+  /**
+   * Subscribes; resolves once the subscription has started (its catch-up delivered) or failed, with
+   * its error sent. `authorized` skips the checks a caller has already made.
+   */
+  async subscribe(channel: string, since: SinceSpec, id?: number, authorized = false): Promise<void> {
+    if (this.#ended) return;
+    if (this.#entries.has(channel)) {
+      return this.fail(
+        new TidingsError(ErrorCode.alreadySubscribed, `already subscribed to ${channel}`),
+        id,
+        channel,
+      );
+    }
+    if (this.#entries.size >= this.#context.limits.maxSubscriptions) {
+      const max = this.#context.limits.maxSubscriptions;
+      return this.fail(
+        new TidingsError(ErrorCode.tooManySubscriptions, `at most ${max} subscriptions`),
+        id,
+        channel,
+      );
+    }
+    const entry = new Entry(channel, id);
+    this.#entries.set(channel, entry);
+    if (!authorized) {
+      try {
+        await authorizeSubscribe(this.#context.hooks, this.identity, channel);
+      } catch (error) {
+        if (this.#entries.get(channel) === entry) this.#drop(entry, error);
+        return;
+      }
+      if (this.#entries.get(channel) !== entry) return;
+    }
+    const pattern = isPattern(channel);
+    let subscription: Subscription;
+    try {
+      subscription = pattern
+        ? this.#scope.subscribe(channel, this.#onPatternMessage)
+        : this.#scope.subscribe(channel, this.#onMessage, {
+            since,
+            onStart: (start) => this.#started(entry, start),
+            onReset: this.#onReset,
+          });
+    } catch (error) {
+      this.#drop(entry, error);
+      return;
+    }
+    entry.subscription = subscription;
+    try {
+      await subscription.ready;
+      if (pattern && this.#entries.get(channel) === entry && this.#announce) {
+        this.#sink.send(frames.subscribed(channel, id), false);
+      }
+    } catch (error) {
+      if (this.#entries.get(channel) === entry) this.#drop(entry, error);
+    }
+  }
+
+  unsubscribe(channel: string, id?: number): void {
+    const entry = this.#entries.get(channel);
+    if (entry === undefined) {
+      this.fail(new TidingsError(ErrorCode.notSubscribed, `not subscribed to ${channel}`), id, channel);
+      return;
+    }
+    this.#entries.delete(channel);
+    entry.subscription?.unsubscribe();
+    this.#sink.send(frames.unsubscribed(channel, id), false);
+  }
+
+  async publish(frame: PublishFrame): Promise<void> {
+    const { id, channel } = frame;
+    this.#limiter ??= new RateLimiter(this.#context.limits.publishRate);
+    if (!this.#limiter.take()) {
+      this.fail(new TidingsError(ErrorCode.rateLimited, 'too many publishes: slow down'), id, channel);
+      return;
+    }
+    try {
+      await authorizePublish(this.#context.hooks, this.identity, channel);
+      const published = await this.#scope.publish(channel, frame.data, {
+        id: frame.key,
+        ifOffset: frame.ifOffset,
+        ttl: frame.ttl,
+        echo: frame.echo,
+      });
+      if (!this.#ended) this.#sink.send(frames.ack(published, id), false);
+    } catch (error) {
+      this.fail(error, id, channel);
+    }
+  }
+
+  /** A new token for the same identity: extends (or shortens) access; subscriptions it no longer allows end. */
+  async refresh(token: string, id?: number): Promise<void> {
+    let identity: Identity;
+    try {
+      identity = await identify(this.#context.authenticate, { request: this.#request, token });
+      if (identity.id !== this.identity.id) {
+        throw new TidingsError(ErrorCode.forbidden, 'a refresh must be for the same identity');
+      }
+    } catch (error) {
+      this.fail(error, id);
+      return;
+    }
+    if (this.#ended) return;
+    this.identity = identity;
+    this.#arm();
+    this.#sink.send(frames.refreshed(id, identity.expiresAt), false);
+    await Promise.all(
+      [...this.#entries.values()].map(async (entry) => {
+        try {
+          await authorizeSubscribe(this.#context.hooks, identity, entry.channel);
+        } catch (error) {
+          if (this.#entries.get(entry.channel) !== entry) return;
+          const { code, message } = frames.toTidingsError(error);
+          this.#end(entry, code, message);
+        }
+      }),
+    );
+  }
+
+  /** Sends an `error` frame; the session goes on. */
+  fail(error: unknown, id?: number, channel?: string): void {
+    if (!this.#ended) this.#sink.send(frames.error(error, id, channel), false);
+  }
+
+  /** Ends the session from the server side: the client is told why and whether to come back. */
+  end(code: ErrorCode, reason: string, reconnect = errorAction(code) !== 'fatal'): void {
+    if (this.#ended) return;
+    this.close();
+    this.#sink.end(code, reason, reconnect);
+  }
+
+  /** Ends the session quietly: the transport is gone, or done. */
+  close(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    clearTimeout(this.#expiry);
+    this.#scope.close();
+    this.#entries.clear();
+    this.#context.connectionsPerIdentity.release(this.identity.id);
+  }
+
+  // Delivery: one bound function per session, no allocation per message.
+  readonly #onMessage = (message: unknown): void => {
+    const envelope = message as Envelope;
+    this.#positions.set(envelope.channel, envelope);
+    this.#sink.send(envelope.frame, true);
+    if (this.#sink.bufferedBytes > this.#maxBufferedBytes) this.#slow();
+  };
+
+  // A pattern's channels carry no resumable position: their messages move nothing.
+  readonly #onPatternMessage = (message: unknown): void => {
+    this.#sink.send((message as Envelope).frame, false);
+    if (this.#sink.bufferedBytes > this.#maxBufferedBytes) this.#slow();
+  };
+
+  readonly #onReset = (notice: ResetNotice): void => {
+    this.#positions.set(notice.channel, notice);
+    this.#sink.send(frames.reset(notice.channel, notice.epoch, notice.offset), true);
+  };
+
+  #started(entry: Entry, start: ResetNotice): void {
+    this.#positions.set(entry.channel, start);
+    if (this.#announce) {
+      this.#sink.send(frames.subscribed(entry.channel, entry.id, start.epoch, start.offset), true);
+    }
+  }
+
+  #slow(): void {
+    this.end(
+      ErrorCode.slowConsumer,
+      'the connection could not keep up; resume from your last position',
+      true,
+    );
+  }
+
+  /** A subscription that could not start, or was refused: it alone gets the error. */
+  #drop(entry: Entry, error: unknown): void {
+    this.#entries.delete(entry.channel);
+    entry.subscription?.unsubscribe();
+    this.fail(error, entry.id, entry.channel);
+  }
+
+  /** A subscription the server ends (token expiry, rights withdrawn): `unsubscribed` with the code. */
+  #end(entry: Entry, code: ErrorCode, reason: string): void {
+    this.#entries.delete(entry.channel);
+    entry.subscription?.unsubscribe();
+    this.#sink.send(frames.unsubscribed(entry.channel, undefined, code, reason), false);
+  }
+
+  #arm(): void {
+    clearTimeout(this.#expiry);
+    this.#expiry = undefined;
+    const expiresAt = this.identity.expiresAt;
+    if (expiresAt === undefined) return;
+    this.#expiry = setTimeout(this.#expire, Math.min(MAX_TIMER_MS, Math.max(0, expiresAt - Date.now())));
+    this.#expiry.unref();
+  }
+
+  readonly #expire = (): void => {
+    const expiresAt = this.identity.expiresAt;
+    if (this.#ended || expiresAt === undefined) return;
+    if (expiresAt > Date.now()) {
+      this.#arm();
+      return;
+    }
+    const reason = 'the token has expired';
+    for (const entry of [...this.#entries.values()]) this.#end(entry, ErrorCode.tokenExpired, reason);
+    this.end(ErrorCode.tokenExpired, reason, true);
+  };
+}

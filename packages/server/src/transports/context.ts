@@ -1,0 +1,33 @@
+import type { TransportName } from '@tidings/protocol';
+import type { Authenticate, Authorization } from '../auth.js';
+import type { OriginPolicy } from '../http/cors.js';
+import type { Hub } from '../hub.js';
+import type { ConnectionCounter, Limits, RateLimiters } from '../limits.js';
+
+/** One open client connection, as the server sees it: for heartbeats, stats and shutdown. */
+export interface Connection {
+  readonly transport: TransportName;
+  /** Called every half heartbeat: ping an idle connection, drop a dead one. */
+  heartbeat(): void;
+  /** Graceful shutdown: tell the client to come back elsewhere, then close. */
+  shutdown(): void;
+  /** Closes at once, without a word. */
+  destroy(): void;
+}
+
+/** What the transports share: the server's configuration and its registry of connections. */
+export interface ServerContext {
+  readonly hub: Hub;
+  readonly limits: Limits;
+  readonly heartbeatMs: number;
+  readonly authenticate: Authenticate | undefined;
+  readonly hooks: Authorization;
+  readonly origins: OriginPolicy;
+  readonly connectionsPerIdentity: ConnectionCounter;
+  /** HTTP publishes, which have no connection to hold a rate limiter. */
+  readonly publishLimiters: RateLimiters;
+  /** True once close() was called: new connections are refused with SHUTTING_DOWN. */
+  readonly closing: boolean;
+  open(connection: Connection): void;
+  closed(connection: Connection): void;
+}

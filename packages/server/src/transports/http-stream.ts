@@ -1,0 +1,117 @@
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { ErrorCode, type TransportName } from '@tidings/protocol';
+import type { Identity } from '../auth.js';
+import { NO_STORE } from '../http/respond.js';
+import { type FrameSink, Session } from '../session.js';
+import { admit, start } from './admit.js';
+import type { Connection, ServerContext } from './context.js';
+import { type Flushable, flushSoon } from './flush.js';
+import { disconnect, PING_FRAME } from './frames.js';
+
+/** How a streaming transport puts frames on the wire. */
+export interface StreamFormat {
+  readonly transport: TransportName;
+  readonly contentType: string;
+  /** Written once, right after the headers. */
+  readonly preamble: string;
+  encode(frame: string, moved: boolean, session: Session): string;
+}
+
+/** Serves one streaming request (SSE, NDJSON): checks it, then streams until either side ends it. */
+export async function serveStream(
+  context: ServerContext,
+  request: IncomingMessage,
+  response: ServerResponse,
+  query: URLSearchParams,
+  format: StreamFormat,
+): Promise<void> {
+  const cors = context.origins.headers(request);
+  const admitted = await admit(context, request, response, query, { patterns: true, cors });
+  if (admitted === undefined) return;
+  const connection = new StreamConnection(context, request, response, admitted.identity, format, cors);
+  await start(connection.session, admitted);
+}
+
+/** One streaming response. Stateless: what it needs to resume is in the frames (or SSE ids) it sent. */
+class StreamConnection implements FrameSink, Connection, Flushable {
+  readonly transport: TransportName;
+  readonly session: Session;
+  readonly #context: ServerContext;
+  readonly #response: ServerResponse;
+  readonly #format: StreamFormat;
+  #corked = false;
+  #quiet = 0;
+  #ended = false;
+
+  constructor(
+    context: ServerContext,
+    request: IncomingMessage,
+    response: ServerResponse,
+    identity: Identity,
+    format: StreamFormat,
+    cors: OutgoingHttpHeaders | undefined,
+  ) {
+    this.transport = format.transport;
+    this.#context = context;
+    this.#response = response;
+    this.#format = format;
+    response.writeHead(200, {
+      ...NO_STORE,
+      ...cors,
+      'content-type': `${format.contentType}; charset=utf-8`,
+      'x-accel-buffering': 'no',
+    });
+    if (format.preamble) response.write(format.preamble);
+    else response.flushHeaders();
+    this.session = new Session(context, { request, identity, sink: this });
+    response.once('close', this.#onClose);
+    context.open(this);
+  }
+
+  send(frame: string, moved: boolean): void {
+    if (this.#ended) return;
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#response.cork();
+      flushSoon(this);
+    }
+    this.#response.write(this.#format.encode(frame, moved, this.session));
+    this.#quiet = 0;
+  }
+
+  flush(): void {
+    if (!this.#corked) return;
+    this.#corked = false;
+    this.#response.uncork();
+  }
+
+  get bufferedBytes(): number {
+    return this.#response.writableLength;
+  }
+
+  end(code: ErrorCode, reason: string, reconnect: boolean): void {
+    if (this.#ended) return;
+    this.send(disconnect(code, reason, reconnect), false);
+    this.#ended = true;
+    this.flush();
+    this.#response.end();
+  }
+
+  heartbeat(): void {
+    if (++this.#quiet >= 2) this.send(PING_FRAME, false);
+  }
+
+  shutdown(): void {
+    this.session.end(ErrorCode.shuttingDown, 'the server is shutting down: reconnect and resume', true);
+  }
+
+  destroy(): void {
+    this.#response.destroy();
+  }
+
+  readonly #onClose = (): void => {
+    this.#ended = true;
+    this.session.close();
+    this.#context.closed(this);
+  };
+}

@@ -1,0 +1,152 @@
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { Defaults, ErrorCode, Query, TidingsError, TransportName } from '@tidings/protocol';
+import type { Identity } from '../auth.js';
+import { sendError, sendJson } from '../http/respond.js';
+import { type FrameSink, Session } from '../session.js';
+import { admit, start } from './admit.js';
+import type { Connection, ServerContext } from './context.js';
+import { disconnect } from './frames.js';
+
+/** Most frames in one answer; the cursor then stops at the last one included. */
+const MAX_FRAMES = 1_000;
+
+/**
+ * `GET <mount>/longpoll` and `GET <mount>/poll`: subscribe from the request's cursor, collect frames,
+ * answer `{frames, cursor}` and forget everything. `/poll` answers once every subscription has caught
+ * up; `/longpoll` once there is a frame (and whatever else arrives in the same turn) or `wait` ran out.
+ */
+export async function servePoll(
+  context: ServerContext,
+  request: IncomingMessage,
+  response: ServerResponse,
+  query: URLSearchParams,
+  long: boolean,
+): Promise<void> {
+  const cors = context.origins.headers(request);
+  let wait = 0;
+  if (long) {
+    try {
+      wait = waitMs(query.get(Query.wait), context.limits.maxLongPollWaitMs);
+    } catch (error) {
+      sendError(response, error, cors);
+      return;
+    }
+  }
+  const admitted = await admit(context, request, response, query, { patterns: false, cors });
+  if (admitted === undefined) return;
+  const connection = new PollConnection(context, request, response, admitted.identity, cors, long, wait);
+  await start(connection.session, admitted);
+  connection.started();
+}
+
+function waitMs(text: string | null, max: number): number {
+  if (text === null) return Math.min(Defaults.longPollWaitMs, max);
+  const wait = Number(text);
+  if (text === '' || !Number.isSafeInteger(wait) || wait < 0) {
+    throw new TidingsError(ErrorCode.invalidField, `${Query.wait} must be a whole number of ms`, {
+      field: Query.wait,
+    });
+  }
+  return Math.min(wait, max);
+}
+
+class PollConnection implements FrameSink, Connection {
+  readonly transport: TransportName;
+  readonly session: Session;
+  readonly bufferedBytes = 0;
+  readonly #context: ServerContext;
+  readonly #response: ServerResponse;
+  readonly #cors: OutgoingHttpHeaders | undefined;
+  readonly #long: boolean;
+  readonly #wait: number;
+  readonly #maxBytes: number;
+  readonly #frames: string[] = [];
+  #bytes = 0;
+  #started = false;
+  #scheduled = false;
+  #done = false;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    context: ServerContext,
+    request: IncomingMessage,
+    response: ServerResponse,
+    identity: Identity,
+    cors: OutgoingHttpHeaders | undefined,
+    long: boolean,
+    wait: number,
+  ) {
+    this.transport = long ? TransportName.longpoll : TransportName.poll;
+    this.#context = context;
+    this.#response = response;
+    this.#cors = cors;
+    this.#long = long;
+    this.#wait = wait;
+    this.#maxBytes = context.limits.maxBufferedBytes;
+    // Start positions go in the cursor, not in `subscribed` frames.
+    this.session = new Session(context, { request, identity, sink: this, announce: false });
+    response.once('close', this.#onClose);
+    context.open(this);
+  }
+
+  send(frame: string): void {
+    if (this.#done) return;
+    this.#frames.push(frame);
+    this.#bytes += frame.length;
+    if (this.#frames.length >= MAX_FRAMES || this.#bytes >= this.#maxBytes) this.#finish();
+    else if (this.#started) this.#soon();
+  }
+
+  /** Every subscription has started and delivered its catch-up. */
+  started(): void {
+    if (this.#done) return;
+    this.#started = true;
+    if (!this.#long || this.#frames.length > 0) this.#finish();
+    else {
+      this.#timer = setTimeout(this.#finish, this.#wait);
+      this.#timer.unref();
+    }
+  }
+
+  /** Token expiry or shutdown: answer with what there is, and say why. */
+  end(code: ErrorCode, reason: string, reconnect: boolean): void {
+    if (this.#done) return;
+    this.#frames.push(disconnect(code, reason, reconnect));
+    this.#finish();
+  }
+
+  heartbeat(): void {}
+
+  shutdown(): void {
+    this.session.end(ErrorCode.shuttingDown, 'the server is shutting down: poll again (elsewhere)', true);
+  }
+
+  destroy(): void {
+    this.#response.destroy();
+  }
+
+  // What else arrives in this turn goes in the same answer.
+  #soon(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(this.#finish);
+  }
+
+  readonly #finish = (): void => {
+    if (this.#done) return;
+    this.#done = true;
+    clearTimeout(this.#timer);
+    // Read before closing, and nothing moves after: the cursor is exactly what the frames reach.
+    const cursor = this.session.cursor();
+    this.session.close();
+    const body = `{"frames":[${this.#frames.join(',')}],"cursor":${JSON.stringify(cursor)}}`;
+    sendJson(this.#response, 200, body, this.#cors);
+  };
+
+  readonly #onClose = (): void => {
+    this.#done = true;
+    clearTimeout(this.#timer);
+    this.session.close();
+    this.#context.closed(this);
+  };
+}

@@ -1,0 +1,224 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { closeCode, ErrorCode, TidingsError, TransportName, validateClientFrame } from '@tidings/protocol';
+import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import type { Identity } from '../auth.js';
+import { assertVersion } from '../http/query.js';
+import { type FrameSink, Session } from '../session.js';
+import { authenticateRequest, shuttingDown } from './admit.js';
+import type { Connection, ServerContext } from './context.js';
+import { type Flushable, flushSoon } from './flush.js';
+import { disconnect, PING_FRAME, toTidingsError, welcome } from './frames.js';
+import { textFrame } from './ws-frame.js';
+
+/** Frames between maxFrameBytes and this many times it get a FRAME_TOO_LARGE error; larger ones close with 1009. */
+const HARD_CAP_FACTOR = 4;
+/** How long a closing connection may take to finish the close handshake before it is cut. */
+const CLOSE_GRACE_MS = 2_000;
+
+const noop = () => {};
+
+/** `GET <mount>/ws`: the WebSocket transport. */
+export class WebSocketTransport {
+  readonly #context: ServerContext;
+  readonly #wss: WebSocketServer;
+
+  constructor(context: ServerContext) {
+    this.#context = context;
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      maxPayload: HARD_CAP_FACTOR * context.limits.maxFrameBytes,
+    });
+  }
+
+  /**
+   * Takes an upgrade request. Refusals (origin, version, credentials, limits, shutdown) are told over
+   * the WebSocket itself, `disconnect` then close 4000 + status, because a browser cannot read the HTTP
+   * status of a failed upgrade. `authenticate` never runs for a refused origin.
+   */
+  upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, query: URLSearchParams): void {
+    socket.on('error', noop);
+    const context = this.#context;
+    const refuse = (cause: unknown) =>
+      this.#wss.handleUpgrade(request, socket, head, (ws) => {
+        socket.off('error', noop);
+        refuseSocket(ws, toTidingsError(cause));
+      });
+    let refused: unknown;
+    if (context.closing) refused = shuttingDown();
+    else if (!context.origins.allows(request))
+      refused = new TidingsError(ErrorCode.forbidden, 'origin not allowed');
+    else {
+      try {
+        assertVersion(query);
+      } catch (error) {
+        refused = error;
+      }
+    }
+    if (refused !== undefined) {
+      refuse(refused);
+      return;
+    }
+    authenticateRequest(context, request, query).then((identity) => {
+      if (context.closing) {
+        refuse(shuttingDown());
+        return;
+      }
+      this.#wss.handleUpgrade(request, socket, head, (ws) => {
+        socket.off('error', noop);
+        if (context.closing) refuseSocket(ws, shuttingDown());
+        else if (!context.connectionsPerIdentity.acquire(identity.id)) {
+          refuseSocket(
+            ws,
+            new TidingsError(ErrorCode.tooManyConnections, 'too many connections for this identity'),
+          );
+        } else new WebSocketConnection(context, ws, socket, request, identity);
+      });
+    }, refuse);
+  }
+}
+
+function refuseSocket(ws: WebSocket, error: TidingsError): void {
+  ws.on('error', noop);
+  ws.send(disconnect(error.code, error.message, error.action !== 'fatal'));
+  closeSoon(ws, closeCode(error.code), error.code);
+}
+
+function closeSoon(ws: WebSocket, code: number, reason: string): NodeJS.Timeout {
+  ws.close(code, reason);
+  const timer = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
+  timer.unref();
+  ws.once('close', () => clearTimeout(timer));
+  return timer;
+}
+
+/**
+ * One WebSocket client. Frames are written straight to the socket as pre-encoded WebSocket frames,
+ * corked for the rest of the event-loop turn (`ws` is used for the handshake, parsing, pings and close).
+ */
+class WebSocketConnection implements FrameSink, Connection, Flushable {
+  readonly transport = TransportName.websocket;
+  readonly session: Session;
+  readonly #context: ServerContext;
+  readonly #ws: WebSocket;
+  readonly #socket: Duplex;
+  readonly #maxFrameBytes: number;
+  #corked = false;
+  /** Heartbeat ticks since the last frame sent. */
+  #quiet = 0;
+  /** WebSocket pings sent since the client last gave a sign of life. */
+  #unanswered = 0;
+  #ticks = 0;
+
+  constructor(
+    context: ServerContext,
+    ws: WebSocket,
+    socket: Duplex,
+    request: IncomingMessage,
+    identity: Identity,
+  ) {
+    this.#context = context;
+    this.#ws = ws;
+    this.#socket = socket;
+    this.#maxFrameBytes = context.limits.maxFrameBytes;
+    this.session = new Session(context, { request, identity, sink: this });
+    ws.on('message', this.#onMessage);
+    ws.on('pong', this.#onPong);
+    ws.on('error', noop);
+    ws.once('close', this.#onClose);
+    context.open(this);
+    this.send(welcome(this.session.id, context.heartbeatMs), false);
+  }
+
+  send(frame: string, _moved?: boolean): void {
+    if (this.#ws.readyState !== WebSocket.OPEN) return;
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#socket.cork();
+      flushSoon(this);
+    }
+    this.#socket.write(textFrame(frame));
+    this.#quiet = 0;
+  }
+
+  flush(): void {
+    if (!this.#corked) return;
+    this.#corked = false;
+    this.#socket.uncork();
+  }
+
+  get bufferedBytes(): number {
+    return this.#socket.writableLength;
+  }
+
+  end(code: ErrorCode, reason: string, reconnect: boolean): void {
+    this.send(disconnect(code, reason, reconnect), false);
+    this.flush();
+    if (this.#ws.readyState === WebSocket.OPEN) closeSoon(this.#ws, closeCode(code), code);
+  }
+
+  heartbeat(): void {
+    if (this.#ws.readyState !== WebSocket.OPEN) return;
+    if (++this.#quiet >= 2) this.send(PING_FRAME, false);
+    if (++this.#ticks % 2 !== 0) return;
+    if (this.#unanswered >= 2) {
+      this.#ws.terminate();
+      return;
+    }
+    this.#unanswered++;
+    this.#ws.ping();
+  }
+
+  shutdown(): void {
+    this.session.end(ErrorCode.shuttingDown, 'the server is shutting down: reconnect and resume', true);
+  }
+
+  destroy(): void {
+    this.#ws.terminate();
+  }
+
+  readonly #onMessage = (data: RawData, isBinary: boolean): void => {
+    this.#unanswered = 0;
+    const session = this.session;
+    const bytes = data as Buffer;
+    if (isBinary) {
+      session.fail(new TidingsError(ErrorCode.malformedFrame, 'frames are JSON text, not binary'));
+      return;
+    }
+    if (bytes.length > this.#maxFrameBytes) {
+      session.fail(
+        new TidingsError(ErrorCode.frameTooLarge, `frame larger than ${this.#maxFrameBytes} bytes`),
+      );
+      return;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(bytes.toString());
+    } catch {
+      session.fail(new TidingsError(ErrorCode.malformedFrame, 'frame is not valid JSON'));
+      return;
+    }
+    try {
+      session.handle(validateClientFrame(value));
+    } catch (error) {
+      session.fail(error, requestId(value));
+    }
+  };
+
+  readonly #onPong = (): void => {
+    this.#unanswered = 0;
+  };
+
+  readonly #onClose = (): void => {
+    this.session.close();
+    this.#context.closed(this);
+  };
+}
+
+/** The `id` of a frame that failed validation, when it has a usable one, so the client can match the error. */
+function requestId(value: unknown): number | undefined {
+  const id = (value as { id?: unknown } | null)?.id;
+  return Number.isSafeInteger(id) && (id as number) >= 0 ? (id as number) : undefined;
+}
