@@ -1,0 +1,451 @@
+import {
+  type AckFrame,
+  assertChannelName,
+  assertChannelOrPattern,
+  DEFAULT_MOUNT_PATH,
+  Defaults,
+  ErrorCode,
+  type ErrorFrame,
+  FrameType,
+  isPattern,
+  PROTOCOL_VERSION,
+  type PublishFrame,
+  parseSince,
+  Query,
+  type ServerFrame,
+  Since,
+  type SinceSpec,
+  TidingsError,
+  TransportName,
+} from '@tidings/protocol';
+import { type Backoff, exponentialBackoff } from './backoff.js';
+import { Emitter } from './emitter.js';
+import { Persistence, type StorageLike } from './persistence.js';
+import { randomKey } from './random-key.js';
+import { nextRequestId } from './request-id.js';
+import { RetryTimer } from './retry-timer.js';
+import { type MessageHandler, Subscription, type SubscriptionOwner } from './subscription.js';
+import type { CloseInfo, Platform, Transport, TransportHost, TransportKind } from './transport.js';
+import { longpoll } from './transports/longpoll.js';
+import { poll } from './transports/poll.js';
+import { sse } from './transports/sse.js';
+import { stream } from './transports/stream.js';
+import { websocket } from './transports/websocket.js';
+
+export type ClientState = 'connecting' | 'connected' | 'disconnected';
+
+export interface StateChange {
+  oldState: ClientState;
+  newState: ClientState;
+}
+
+export interface ClientEvents {
+  state: StateChange;
+  /** Something the app should know: the client stopped for good, or the server reported an error. */
+  error: TidingsError;
+}
+
+export interface ClientOptions extends Platform {
+  /** The transports to use, in order of preference. Default: websocket, sse, stream, longpoll, poll. */
+  transports?: TransportName[];
+  /** Sent as the `token` query parameter. A function is called again before every connection. */
+  token?: string | (() => string | Promise<string>);
+  /** Where to keep positions (e.g. `sessionStorage`) so that a reloaded page resumes where it was. */
+  persist?: StorageLike | false;
+  /** Wait before the n-th reconnect attempt, ms. Default: exponential with full jitter, 250 ms to 10 s. */
+  backoff?: Backoff;
+  /** The server's mount path. Default `/tidings`. */
+  path?: string;
+}
+
+export interface SubscribeOptions {
+  /** Where to start: `'now'` (default), `'snapshot'`, or after a position. A saved position (`persist`) wins over a mode. */
+  since?: SinceSpec;
+}
+
+export interface PublishOptions {
+  /** Publish only if the channel's last offset is still this; otherwise the publish fails with CONFLICT. */
+  ifOffset?: number;
+  /** Drop the message if it is not delivered within this many ms. */
+  ttl?: number;
+  /** False: this client's own subscriptions do not receive it (WebSocket only). Default true. */
+  echo?: boolean;
+}
+
+export interface PublishResult {
+  channel: string;
+  epoch: string;
+  offset: number;
+  ts: number;
+  /** True when the server had stored this publish already (a retry): nothing new was published. */
+  duplicate: boolean;
+}
+
+const KINDS: Record<TransportName, TransportKind> = { websocket, sse, stream, longpoll, poll };
+
+/** Slack past the heartbeat before a silent connection counts as dead. */
+const HEARTBEAT_GRACE_MS = 10_000;
+/** How long a transport may take to open before it counts as a failure to connect. */
+const CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * Failures to open in a row before moving to the next transport. One that worked before gets more
+ * tries: losing the network looks the same as a proxy that blocks it.
+ */
+const FALLBACK_AFTER = 2;
+const FALLBACK_AFTER_WORKED = 5;
+
+interface Connection {
+  name: TransportName;
+  transport?: Transport;
+  opened: boolean;
+}
+
+interface PendingPublish {
+  frame: PublishFrame & { id: number };
+  resolve(result: PublishResult): void;
+  reject(error: TidingsError): void;
+  tries: number;
+}
+
+/**
+ * A connection to a Tidings server that stays up: it picks a transport (falling back when one cannot
+ * connect), reconnects with backoff, resumes every subscription from its position, and sends publishes
+ * when it can, each once.
+ */
+export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
+  #state: ClientState = 'connecting';
+  #transport: TransportName;
+  #connection: Connection | undefined;
+  #index: number;
+  #failures = 0;
+  #worked: TransportName | undefined;
+  #heartbeat: number = Defaults.heartbeatMs;
+  #watchdog: ReturnType<typeof setTimeout> | undefined;
+  /** Bumped on every connect and stop, so a connect that awaited a token knows if it is still wanted. */
+  #attempt = 0;
+  readonly #subscriptions = new Map<string, Subscription>();
+  readonly #pending = new Map<number, PendingPublish>();
+  readonly #root: string;
+  readonly #names: TransportName[];
+  readonly #platform: Platform;
+  readonly #token: ClientOptions['token'];
+  readonly #backoff: Backoff;
+  readonly #retry: RetryTimer;
+  readonly #persistence: Persistence | undefined;
+
+  constructor(url: string, options: ClientOptions = {}) {
+    super();
+    this.#root =
+      new URL(url, globalThis.location?.href).href.replace(/^ws/, 'http').replace(/\/$/, '') +
+      (options.path ?? DEFAULT_MOUNT_PATH);
+    const fetch = options.fetch ?? globalThis.fetch;
+    this.#platform = {
+      WebSocket: options.WebSocket ?? globalThis.WebSocket,
+      EventSource: options.EventSource ?? globalThis.EventSource,
+      // Called as a plain function: a browser's fetch refuses any other `this` than the window.
+      fetch: fetch && ((input, init) => fetch(input, init)),
+    };
+    this.#names = (options.transports ?? Object.values(TransportName)).filter(
+      (name) => KINDS[name] && this.#platform[KINDS[name].needs],
+    );
+    if (this.#names.length === 0) {
+      throw new TidingsError(
+        ErrorCode.invalidField,
+        'no usable transport: pass WebSocket, EventSource or fetch',
+      );
+    }
+    this.#token = options.token;
+    this.#backoff = options.backoff ?? exponentialBackoff();
+    this.#retry = new RetryTimer(() => this.#connect(), this.#backoff);
+    if (options.persist) this.#persistence = new Persistence(options.persist, `tidings:${this.#root}`);
+    this.#worked = this.#persistence?.transport;
+    this.#index = Math.max(0, this.#names.indexOf(this.#worked!));
+    this.#transport = this.#names[this.#index];
+    void this.#connect();
+  }
+
+  get state(): ClientState {
+    return this.#state;
+  }
+
+  /** The transport in use, or being tried. */
+  get transport(): TransportName {
+    return this.#transport;
+  }
+
+  /**
+   * Subscribes `handler` to a channel, or a pattern (`chat.*`, `chat.>`). It sees each message once,
+   * in order, across reconnects. Throws a TidingsError for a bad name or a channel already subscribed.
+   */
+  subscribe<T = unknown>(
+    channel: string,
+    handler: MessageHandler<T>,
+    options: SubscribeOptions = {},
+  ): Subscription {
+    this.#assertOpen();
+    assertChannelOrPattern(channel);
+    const since = parseSince(options.since);
+    if (isPattern(channel) && since !== Since.now) {
+      throw new TidingsError(ErrorCode.invalidField, 'a pattern subscription can only start from "now"');
+    }
+    if (this.#subscriptions.has(channel)) {
+      throw new TidingsError(ErrorCode.alreadySubscribed, `already subscribed to ${channel}`);
+    }
+    const subscription = new Subscription(this, channel, handler, since, this.#persistence);
+    this.#subscriptions.set(channel, subscription);
+    this.#connection?.transport?.subscribe(subscription.spec());
+    return subscription;
+  }
+
+  unsubscribe(target: Subscription | string): void {
+    const channel = typeof target === 'string' ? target : target.channel;
+    const subscription = this.#subscriptions.get(channel);
+    if (!subscription || (typeof target !== 'string' && subscription !== target)) return;
+    this.#subscriptions.delete(channel);
+    subscription.end(true);
+    this.#connection?.transport?.unsubscribe(channel);
+  }
+
+  /**
+   * Publishes `data`; resolves once the server stored it. Waits while disconnected, and is sent again
+   * after a reconnect with the same idempotency key, so it is stored once. Rejects with a TidingsError
+   * on an error that retrying cannot fix (FORBIDDEN, CONFLICT, …).
+   */
+  publish(channel: string, data: unknown, options: PublishOptions = {}): Promise<PublishResult> {
+    return new Promise((resolve, reject) => {
+      this.#assertOpen();
+      assertChannelName(channel);
+      const { ifOffset, ttl, echo } = options;
+      const frame = {
+        type: FrameType.publish,
+        id: nextRequestId(),
+        channel,
+        data,
+        key: randomKey(),
+        ifOffset,
+        ttl,
+        echo,
+      };
+      this.#pending.set(frame.id, { frame, resolve, reject, tries: 0 });
+      if (this.#state === 'connected') this.#connection!.transport!.publish(frame);
+    });
+  }
+
+  /** Closes the connection for good. Pending publishes reject with CLOSED; saved positions stay. */
+  close(): void {
+    if (this.#state === 'disconnected') return;
+    this.#stop(new TidingsError(ErrorCode.closed, 'the client was closed'));
+    for (const subscription of this.#subscriptions.values()) subscription.end(false);
+    this.#subscriptions.clear();
+  }
+
+  async #connect(): Promise<void> {
+    const attempt = ++this.#attempt;
+    let token: string | undefined;
+    try {
+      token = typeof this.#token === 'function' ? await this.#token() : this.#token;
+    } catch (cause) {
+      if (attempt !== this.#attempt) return;
+      const error =
+        cause instanceof TidingsError
+          ? cause
+          : new TidingsError(ErrorCode.unauthorized, `the token function failed: ${cause}`, undefined, {
+              cause,
+            });
+      this.emit('error', error);
+      // Its own fatal error stops the client; anything else (the app's server is down) is tried again.
+      if (cause instanceof TidingsError && error.action === 'fatal') return this.#fail(error);
+      return this.#retry.schedule();
+    }
+    if (attempt !== this.#attempt) return;
+    const connection: Connection = { name: this.#names[this.#index], opened: false };
+    const live = () => this.#connection === connection;
+    const host: TransportHost = {
+      platform: this.#platform,
+      url: (endpoint, params = []) => {
+        const query = new URLSearchParams(params);
+        query.set(Query.version, String(PROTOCOL_VERSION));
+        if (token) query.set(Query.token, token);
+        return `${this.#root}${endpoint}?${query}`;
+      },
+      channels: () => Array.from(this.#subscriptions.values(), (subscription) => subscription.spec()),
+      open: (heartbeat) => live() && this.#opened(connection, heartbeat),
+      frame: (frame) => live() && this.#frame(frame),
+      close: (info) => live() && this.#lost(info),
+    };
+    this.#transport = connection.name;
+    this.#connection = connection;
+    this.#watch(CONNECT_TIMEOUT_MS);
+    try {
+      connection.transport = KINDS[connection.name].open(host);
+    } catch {
+      this.#lost();
+    }
+  }
+
+  #opened(connection: Connection, heartbeat?: number): void {
+    this.#heartbeat = heartbeat ?? Defaults.heartbeatMs;
+    this.#watch();
+    if (connection.opened) return;
+    connection.opened = true;
+    this.#failures = 0;
+    this.#retry.reset();
+    if (this.#persistence) this.#persistence.transport = connection.name;
+    this.#worked = connection.name;
+    for (const { frame } of this.#pending.values()) connection.transport!.publish(frame);
+    this.#setState('connected');
+  }
+
+  /** The connection is gone: reconnect (to the next transport if this one never opened), or stop. */
+  #lost(info: CloseInfo = {}): void {
+    const connection = this.#connection;
+    if (!connection) return;
+    this.#drop();
+    for (const subscription of this.#subscriptions.values()) subscription.interrupt();
+    if (info.code) {
+      const error = new TidingsError(info.code as ErrorCode, info.message || info.code);
+      if (info.reconnect === false || error.action === 'fatal') {
+        this.#fail(error);
+        return;
+      }
+    } else if (
+      !connection.opened &&
+      ++this.#failures >= (connection.name === this.#worked ? FALLBACK_AFTER_WORKED : FALLBACK_AFTER)
+    ) {
+      this.#failures = 0;
+      this.#index = (this.#index + 1) % this.#names.length;
+    }
+    this.#setState('connecting');
+    this.#retry.schedule();
+  }
+
+  #frame(frame: ServerFrame): void {
+    this.#watch();
+    switch (frame.type) {
+      case FrameType.subscribed:
+      case FrameType.reset:
+        this.#subscriptions.get(frame.channel)?.receive(frame);
+        break;
+      case FrameType.message:
+      case FrameType.snapshot:
+        for (const subscription of this.#subscriptions.values()) {
+          if (subscription.matches(frame.channel)) subscription.receive(frame);
+        }
+        break;
+      case FrameType.unsubscribed:
+        if (frame.code)
+          this.#refused(frame.channel, new TidingsError(frame.code, frame.reason ?? frame.code));
+        break;
+      case FrameType.ack:
+      case FrameType.error: {
+        const pending = frame.id === undefined ? undefined : this.#pending.get(frame.id);
+        if (pending) this.#settle(pending, frame);
+        else if (frame.type === FrameType.error) {
+          const error = new TidingsError(frame.code, frame.message, frame.details);
+          if (frame.channel) this.#refused(frame.channel, error);
+          else if (error.action === 'reconnect') this.#lost();
+          else this.emit('error', error);
+        }
+      }
+    }
+  }
+
+  /** The server refused or ended one subscription; the others go on. */
+  #refused(channel: string, error: TidingsError): void {
+    const subscription = this.#subscriptions.get(channel);
+    if (!subscription) return;
+    if (error.action === 'fatal') {
+      this.#subscriptions.delete(channel);
+      subscription.fail(error);
+    } else if (error.action === 'reconnect') this.#lost();
+    else {
+      setTimeout(
+        () => {
+          if (this.#subscriptions.get(channel) === subscription) {
+            this.#connection?.transport?.subscribe(subscription.spec());
+          }
+        },
+        this.#backoff(++subscription.tries),
+      );
+    }
+  }
+
+  #settle(pending: PendingPublish, frame: AckFrame | ErrorFrame): void {
+    const { id } = pending.frame;
+    if (frame.type === FrameType.ack) {
+      this.#pending.delete(id);
+      const { channel, epoch, offset, ts } = frame;
+      pending.resolve({ channel, epoch, offset, ts, duplicate: frame.duplicate === true });
+      return;
+    }
+    const error = new TidingsError(frame.code, frame.message, frame.details);
+    if (error.action === 'fatal') {
+      this.#pending.delete(id);
+      pending.reject(error);
+    } else if (error.action === 'reconnect') this.#lost();
+    else {
+      // Sent again with the same key: if the first did get stored, the server answers with its result.
+      setTimeout(
+        () => {
+          if (this.#pending.get(id) === pending && this.#state === 'connected') {
+            this.#connection!.transport!.publish(pending.frame);
+          }
+        },
+        this.#backoff(++pending.tries),
+      );
+    }
+  }
+
+  /** Restarts the dead-connection timer: a connection silent for this long is dropped and replaced. */
+  #watch(ms = this.#heartbeat + HEARTBEAT_GRACE_MS): void {
+    clearTimeout(this.#watchdog);
+    this.#watchdog = setTimeout(() => {
+      const connection = this.#connection;
+      // An HTTP transport with no subscription has no request open, so its silence says nothing.
+      const idle =
+        connection?.opened && connection.name !== TransportName.websocket && this.#subscriptions.size === 0;
+      if (idle) this.#watch();
+      else this.#lost();
+    }, ms);
+  }
+
+  #drop(): void {
+    clearTimeout(this.#watchdog);
+    const connection = this.#connection;
+    this.#connection = undefined;
+    connection?.transport?.close();
+  }
+
+  #fail(error: TidingsError): void {
+    this.#stop(error);
+    for (const subscription of this.#subscriptions.values()) subscription.fail(error);
+    this.#subscriptions.clear();
+    this.emit('error', error);
+  }
+
+  /** Stops for good; what is still pending fails with `error`. */
+  #stop(error: TidingsError): void {
+    this.#attempt++;
+    this.#retry.cancel();
+    this.#drop();
+    this.#setState('disconnected');
+    for (const pending of this.#pending.values()) pending.reject(error);
+    this.#pending.clear();
+  }
+
+  #assertOpen(): void {
+    if (this.#state === 'disconnected') throw new TidingsError(ErrorCode.closed, 'the client is closed');
+  }
+
+  #setState(newState: ClientState): void {
+    const oldState = this.#state;
+    if (oldState === newState) return;
+    this.#state = newState;
+    this.emit('state', { oldState, newState });
+  }
+}
+
+/** Connects to a Tidings server, e.g. `connect('https://example.com')` (mounted at `/tidings`). */
+export function connect(url: string, options?: ClientOptions): Client {
+  return new Client(url, options);
+}

@@ -1,0 +1,98 @@
+import { decodeCursor, ErrorCode, FrameType, isPattern, Query, type ServerFrame } from '@tidings/protocol';
+import { channelQuery } from './channel-query.js';
+import { httpError, refuseChannels } from './http-error.js';
+import { httpPublish } from './http-publish.js';
+import type { Transport, TransportHost } from './transport.js';
+
+interface PollAnswer {
+  frames: ServerFrame[];
+  cursor: string;
+}
+
+/**
+ * The shared half of long-polling and polling: a loop of requests, each naming every channel with the
+ * cursor the last answer gave. `wait` is the long-poll wait to ask for (none: the server's default), and
+ * `interval` the pause between requests. The first request never waits, so the client learns at once
+ * that the transport works and where its new channels start.
+ */
+export function polling(host: TransportHost, endpoint: string, interval: number, wait?: number): Transport {
+  let controller: AbortController | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let first = true;
+
+  const next = (delay: number): void => {
+    clearTimeout(timer);
+    controller?.abort();
+    controller = undefined;
+    timer = setTimeout(request, delay);
+  };
+
+  const request = async (): Promise<void> => {
+    const specs = host.channels().filter(({ channel }) => {
+      const pattern = isPattern(channel);
+      if (pattern) {
+        host.frame({
+          type: FrameType.error,
+          channel,
+          code: ErrorCode.invalidChannel,
+          message: 'pattern subscriptions need the websocket, sse or stream transport',
+        });
+      }
+      return !pattern;
+    });
+    const query = channelQuery(specs);
+    if (query.channels.length === 0) {
+      host.open();
+      return;
+    }
+    if (wait !== undefined || first) query.params.push([Query.wait, String(first ? 0 : wait)]);
+    const mine = new AbortController();
+    controller = mine;
+    let answer: PollAnswer;
+    let cursor: ReturnType<typeof decodeCursor>;
+    try {
+      const response = await host.platform.fetch!(host.url(endpoint, query.params), { signal: mine.signal });
+      if (!response.ok) {
+        const info = await httpError(response);
+        if (mine !== controller) return;
+        if (refuseChannels(host, info, query.channels)) return next(0);
+        return host.close(info);
+      }
+      answer = (await response.json()) as PollAnswer;
+      cursor = decodeCursor(answer.cursor);
+    } catch {
+      if (mine === controller) host.close();
+      return;
+    }
+    if (mine !== controller) return;
+    first = false;
+    host.open();
+    // An answer carries no `subscribed` frames: each channel starts just before its first frame, or
+    // at the answer's cursor, which also moves every channel past what the frames covered.
+    const started = new Set<string>();
+    for (const frame of answer.frames) {
+      if ('epoch' in frame && !started.has(frame.channel)) {
+        started.add(frame.channel);
+        const offset = frame.type === FrameType.message ? frame.offset - 1 : frame.offset;
+        host.frame({ type: FrameType.subscribed, channel: frame.channel, epoch: frame.epoch, offset });
+      }
+      host.frame(frame);
+    }
+    for (const [channel, position] of cursor) {
+      host.frame({ type: FrameType.subscribed, channel, ...position });
+    }
+    next(query.complete ? interval : 0);
+  };
+
+  next(0);
+  return {
+    subscribe: () => next(0),
+    unsubscribe: () => next(0),
+    publish: (frame) => httpPublish(host, frame),
+    close: () => {
+      clearTimeout(timer);
+      controller?.abort();
+      controller = undefined;
+    },
+  };
+}

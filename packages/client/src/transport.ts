@@ -1,0 +1,54 @@
+import type { PublishFrame, ServerFrame, SinceSpec } from '@tidings/protocol';
+
+/** A subscription as a transport sees it: the channel, and its position if it has one, else where to start. */
+export interface ChannelSpec {
+  channel: string;
+  since: SinceSpec;
+}
+
+/** Why a connection ended, when the server said. No `code`: the network failed or the server just closed. */
+export interface CloseInfo {
+  code?: string;
+  message?: string;
+  /** False when the server said not to come back (`disconnect` with `reconnect: false`). */
+  reconnect?: boolean;
+}
+
+/** The platform constructors a transport may use; injectable so Node tests and browsers run the same code. */
+export interface Platform {
+  WebSocket?: new (url: string) => unknown;
+  EventSource?: new (url: string) => unknown;
+  fetch?: typeof fetch;
+}
+
+/** What the client gives each transport it opens. Calls after the transport was closed are ignored. */
+export interface TransportHost {
+  readonly platform: Platform;
+  /** The endpoint's URL with the common query (version, token) and `params`. */
+  url(endpoint: string, params?: [string, string][]): string;
+  /** The current subscriptions, each with its position or start. */
+  channels(): ChannelSpec[];
+  /** The connection works (WebSocket: `welcome` came). HTTP transports call it after each good response. */
+  open(heartbeat?: number): void;
+  frame(frame: ServerFrame): void;
+  close(info?: CloseInfo): void;
+}
+
+/**
+ * One way of talking to the server. Opened with the client's subscriptions (`host.channels()`), it
+ * delivers frames to the host until it fails (`host.close`) or is closed. `subscribe`/`unsubscribe` tell
+ * it the subscriptions changed: the WebSocket sends a frame, the HTTP transports reopen their request.
+ * `publish` carries a frame with an `id`; its `ack` or `error` comes back through `host.frame`.
+ */
+export interface Transport {
+  subscribe(spec: ChannelSpec): void;
+  unsubscribe(channel: string): void;
+  publish(frame: PublishFrame): void;
+  close(): void;
+}
+
+export interface TransportKind {
+  /** The platform constructor it cannot work without. */
+  needs: keyof Platform;
+  open(host: TransportHost): Transport;
+}

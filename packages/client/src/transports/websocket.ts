@@ -1,0 +1,80 @@
+import { CLOSE_CODE_BASE, type ClientFrame, Endpoint, FrameType, type ServerFrame } from '@tidings/protocol';
+import { nextRequestId } from '../request-id.js';
+import type { ChannelSpec, CloseInfo, TransportKind } from '../transport.js';
+
+interface WebSocketLike {
+  readyState: number;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: { code: number; reason: string }) => void) | null;
+  onerror: (() => void) | null;
+  send(data: string): void;
+  close(code?: number): void;
+}
+
+const OPEN = 1;
+const NORMAL_CLOSURE = 1000;
+
+/**
+ * The WebSocket transport: frames both ways on one connection. It counts as open only at `welcome`,
+ * so a proxy that accepts the upgrade and then cuts the connection reads as a failure to connect.
+ */
+export const websocket: TransportKind = {
+  needs: 'WebSocket',
+  open(host) {
+    const url = host.url(Endpoint.websocket).replace(/^http/, 'ws');
+    const socket = new host.platform.WebSocket!(url) as WebSocketLike;
+    // A close event always follows; without a listener the `ws` package would throw the error instead.
+    socket.onerror = () => {};
+    // Subscribe requests in flight, so an error reply can name its channel.
+    const requests = new Map<number, string>();
+    let welcomed = false;
+    let info: CloseInfo | undefined;
+
+    const send = (frame: ClientFrame): void => {
+      if (welcomed && socket.readyState === OPEN) socket.send(JSON.stringify(frame));
+    };
+    const subscribe = ({ channel, since }: ChannelSpec): void => {
+      const id = nextRequestId();
+      requests.set(id, channel);
+      send({ type: FrameType.subscribe, id, channel, since });
+    };
+
+    socket.onmessage = ({ data }) => {
+      const frame = JSON.parse(String(data)) as ServerFrame;
+      switch (frame.type) {
+        case FrameType.welcome:
+          welcomed = true;
+          for (const spec of host.channels()) subscribe(spec);
+          return host.open(frame.heartbeat);
+        case FrameType.ping:
+          send({ type: FrameType.pong });
+          break;
+        case FrameType.disconnect:
+          info = { code: frame.code, message: frame.reason, reconnect: frame.reconnect };
+          break;
+        case FrameType.subscribed:
+        case FrameType.error:
+          if (frame.id !== undefined && requests.has(frame.id)) {
+            if (frame.type === FrameType.error) frame.channel ??= requests.get(frame.id);
+            requests.delete(frame.id);
+          }
+      }
+      host.frame(frame);
+    };
+    socket.onclose = ({ code, reason }) => {
+      // Without a `disconnect` frame first (it may have been lost), the close code tells the same.
+      if (!info && code >= CLOSE_CODE_BASE) info = { code: reason, message: reason };
+      host.close(info);
+    };
+
+    return {
+      subscribe,
+      unsubscribe: (channel) => send({ type: FrameType.unsubscribe, channel }),
+      publish: send,
+      close() {
+        socket.onclose = socket.onmessage = null;
+        socket.close(NORMAL_CLOSURE);
+      },
+    };
+  },
+};
