@@ -1,3 +1,4 @@
+import { loadavg } from 'node:os';
 import { scenarios } from '../scenarios/index.js';
 import { targets as allTargets, findTarget } from '../targets/index.js';
 import { killAllChildren } from './child.js';
@@ -76,7 +77,9 @@ export async function runBench(options: BenchOptions): Promise<TargetResult[]> {
       for (const target of chosen) {
         // Without an explicit list, targets that cannot run here are left out rather than reported.
         if (options.targets.length === 0 && (await target.unavailable())) continue;
-        results.push({ ...(await runTarget(target, scenario, runOptions)), machine: env });
+        // The machine may be shared: its load average before each run says how much to trust the run.
+        const loadAvg1 = Math.round(loadavg()[0] * 100) / 100;
+        results.push({ ...(await runTarget(target, scenario, runOptions)), loadAvg1, machine: env });
       }
       addRatios(results);
       options.print(`\n${formatTable(results)}\n`);

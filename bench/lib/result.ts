@@ -36,6 +36,8 @@ export interface TargetResult {
   /** This target's figures divided by the same figures of `ws` / `socketio` in the same run. */
   ratios?: Record<string, Ratios>;
   problems?: string[];
+  /** 1-minute load average just before this target ran (other work on the machine skews the figures). */
+  loadAvg1?: number;
   machine?: Machine;
 }
 

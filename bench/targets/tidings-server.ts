@@ -1,42 +1,32 @@
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BenchServer } from './target.js';
 import { TargetUnavailable } from './target.js';
 
 /**
  * The server of the tidings-ws, tidings-sse and tidings-stream targets: one hub on the in-memory
- * engine, mounted on a plain node:http server at the default path, publishing in-process like the
- * baselines do. One server serves all three transports; the target only picks the subscriber client.
- *
- * The hub's API was still being written when this harness was, so it is reached through a dynamic
- * import and checked at run time. Expected shape (adjust here, and only here, when it settles):
- *   createHub(options?) → { publish(channel, data): Promise<…>, close(): Promise<void> }
- *   attach(hub, httpServer, options?) mounts /tidings/ws, /tidings/sse, /tidings/stream, …
+ * engine, attached to a plain node:http server at the default mount path, publishing in-process like
+ * the baselines do. One server serves all three transports; the target only picks the subscriber client.
  */
+type TidingsModule = typeof import('@tidings/server');
+
 const MODULE = '@tidings/server';
 
-type Fn = (...args: unknown[]) => unknown;
-interface HubLike {
-  publish: Fn;
-  close?: Fn;
-}
-
-async function loadTidings(): Promise<{ createHub: Fn; attach: Fn }> {
-  let mod: Record<string, unknown>;
+async function loadTidings(): Promise<TidingsModule> {
+  let mod: TidingsModule;
   try {
-    // A variable specifier keeps the type checker from resolving a package that may not exist yet.
-    mod = (await import(MODULE)) as Record<string, unknown>;
+    mod = (await import(MODULE)) as TidingsModule;
   } catch (error) {
-    throw new TargetUnavailable(`${MODULE}: not available yet (${(error as Error).message.split('\n')[0]})`);
+    throw new TargetUnavailable(`${MODULE}: not available (${(error as Error).message.split('\n')[0]})`);
   }
-  const { createHub, attach } = mod;
-  if (typeof createHub !== 'function' || typeof attach !== 'function') {
+  // The package existed before its transports did: without attach() there is nothing to subscribe to.
+  if (typeof mod.createHub !== 'function' || typeof mod.attach !== 'function') {
     throw new TargetUnavailable(`${MODULE}: not available yet (no createHub/attach export)`);
   }
-  return { createHub: createHub as Fn, attach: attach as Fn };
+  return mod;
 }
 
-/** Null when the Tidings server looks usable, otherwise why not. */
+/** Null when the Tidings server can run here, otherwise why not. */
 export async function tidingsUnavailable(): Promise<string | null> {
   try {
     await loadTidings();
@@ -48,10 +38,9 @@ export async function tidingsUnavailable(): Promise<string | null> {
 
 export async function startTidingsServer(): Promise<BenchServer> {
   const { createHub, attach } = await loadTidings();
-  const hub = (await createHub()) as HubLike;
-  if (typeof hub?.publish !== 'function') throw new TargetUnavailable(`${MODULE}: hub has no publish()`);
-  const http: Server = createServer();
-  const detach = await attach(hub, http);
+  const hub = createHub();
+  const http = createServer();
+  const tidings = attach(http, { hub });
 
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   return {
@@ -60,8 +49,7 @@ export async function startTidingsServer(): Promise<BenchServer> {
       return hub.publish(channel, data);
     },
     async close() {
-      if (typeof detach === 'function') await detach();
-      await hub.close?.();
+      await tidings.close({ deadlineMs: 200, closeHub: true });
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
     },
