@@ -135,9 +135,10 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
 
   constructor(url: string, options: ClientOptions = {}) {
     super();
-    this.#root =
-      new URL(url, globalThis.location?.href).href.replace(/^ws/, 'http').replace(/\/$/, '') +
-      (options.path ?? DEFAULT_MOUNT_PATH);
+    const root = new URL(url, globalThis.location?.href).href.replace(/^ws/, 'http').replace(/\/$/, '');
+    const path = options.path ?? DEFAULT_MOUNT_PATH;
+    // Either the server's origin, or its full mount URL (as test helpers and docs often give it).
+    this.#root = root.endsWith(path) ? root : root + path;
     const fetch = options.fetch ?? globalThis.fetch;
     this.#platform = {
       WebSocket: options.WebSocket ?? globalThis.WebSocket,
@@ -331,6 +332,11 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
         for (const subscription of this.#subscriptions.values()) {
           if (subscription.matches(frame.channel)) subscription.receive(frame);
         }
+        break;
+      case FrameType.disconnect:
+        // Every transport ends with this frame when the server ends it on purpose (and a long-poll
+        // answer may hold it after its messages): act now rather than on the close that follows.
+        this.#lost({ code: frame.code, message: frame.reason, reconnect: frame.reconnect });
         break;
       case FrameType.unsubscribed:
         if (frame.code)

@@ -19,8 +19,10 @@ export function polling(host: TransportHost, endpoint: string, interval: number,
   let controller: AbortController | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let first = true;
+  let closed = false;
 
   const next = (delay: number): void => {
+    if (closed) return;
     clearTimeout(timer);
     controller?.abort();
     controller = undefined;
@@ -90,6 +92,7 @@ export function polling(host: TransportHost, endpoint: string, interval: number,
     unsubscribe: () => next(0),
     publish: (frame) => httpPublish(host, frame),
     close: () => {
+      closed = true;
       clearTimeout(timer);
       controller?.abort();
       controller = undefined;

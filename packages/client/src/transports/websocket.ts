@@ -1,6 +1,6 @@
 import { CLOSE_CODE_BASE, type ClientFrame, Endpoint, FrameType, type ServerFrame } from '@tidings/protocol';
 import { nextRequestId } from '../request-id.js';
-import type { ChannelSpec, CloseInfo, TransportKind } from '../transport.js';
+import type { ChannelSpec, TransportKind } from '../transport.js';
 
 interface WebSocketLike {
   readyState: number;
@@ -28,7 +28,6 @@ export const websocket: TransportKind = {
     // Subscribe requests in flight, so an error reply can name its channel.
     const requests = new Map<number, string>();
     let welcomed = false;
-    let info: CloseInfo | undefined;
 
     const send = (frame: ClientFrame): void => {
       if (welcomed && socket.readyState === OPEN) socket.send(JSON.stringify(frame));
@@ -49,9 +48,6 @@ export const websocket: TransportKind = {
         case FrameType.ping:
           send({ type: FrameType.pong });
           break;
-        case FrameType.disconnect:
-          info = { code: frame.code, message: frame.reason, reconnect: frame.reconnect };
-          break;
         case FrameType.subscribed:
         case FrameType.error:
           if (frame.id !== undefined && requests.has(frame.id)) {
@@ -62,9 +58,8 @@ export const websocket: TransportKind = {
       host.frame(frame);
     };
     socket.onclose = ({ code, reason }) => {
-      // Without a `disconnect` frame first (it may have been lost), the close code tells the same.
-      if (!info && code >= CLOSE_CODE_BASE) info = { code: reason, message: reason };
-      host.close(info);
+      // The `disconnect` frame that says why came first (the client acts on it); without one, the close code tells.
+      host.close(code >= CLOSE_CODE_BASE ? { code: reason, message: reason } : undefined);
     };
 
     return {
