@@ -23,7 +23,10 @@ import * as frames from './transports/frames.js';
 export interface FrameSink {
   /** Writes one frame. `moved` is true when it moved a channel's position (subscribed, message, snapshot, reset). */
   send(frame: string, moved: boolean): void;
-  /** Output written but not yet sent, bytes: above `maxBufferedBytes` the client is a slow consumer. */
+  /**
+   * Output the client has not taken yet, bytes: above `maxBufferedBytes` it is a slow consumer. Writes
+   * held back on purpose (corked for the rest of a turn) do not count.
+   */
   readonly bufferedBytes: number;
   /** Says goodbye (`disconnect`, where the transport has such a thing) and closes. */
   end(code: ErrorCode, reason: string, reconnect: boolean): void;
@@ -270,13 +273,13 @@ export class Session {
     const envelope = message as Envelope;
     this.#positions.set(envelope.channel, envelope);
     this.#sink.send(envelope.frame, true);
-    if (this.#sink.bufferedBytes > this.#maxBufferedBytes) this.#slow();
+    if (this.#sink.bufferedBytes > this.#maxBufferedBytes) this.slowConsumer();
   };
 
   // A pattern's channels carry no resumable position: their messages move nothing.
   readonly #onPatternMessage = (message: unknown): void => {
     this.#sink.send((message as Envelope).frame, false);
-    if (this.#sink.bufferedBytes > this.#maxBufferedBytes) this.#slow();
+    if (this.#sink.bufferedBytes > this.#maxBufferedBytes) this.slowConsumer();
   };
 
   readonly #onReset = (notice: ResetNotice): void => {
@@ -291,7 +294,8 @@ export class Session {
     }
   }
 
-  #slow(): void {
+  /** The client does not read fast enough: drop it; it resumes from its last position. */
+  slowConsumer(): void {
     this.end(
       ErrorCode.slowConsumer,
       'the connection could not keep up; resume from your last position',

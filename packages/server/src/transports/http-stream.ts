@@ -39,7 +39,10 @@ class StreamConnection implements FrameSink, Connection, Flushable {
   readonly #context: ServerContext;
   readonly #response: ServerResponse;
   readonly #format: StreamFormat;
+  readonly #maxBufferedBytes: number;
   #corked = false;
+  /** What the client had not taken at the last flush. */
+  #backlog = 0;
   #quiet = 0;
   #ended = false;
 
@@ -55,6 +58,7 @@ class StreamConnection implements FrameSink, Connection, Flushable {
     this.#context = context;
     this.#response = response;
     this.#format = format;
+    this.#maxBufferedBytes = context.limits.maxBufferedBytes;
     response.writeHead(200, {
       ...NO_STORE,
       ...cors,
@@ -83,10 +87,12 @@ class StreamConnection implements FrameSink, Connection, Flushable {
     if (!this.#corked) return;
     this.#corked = false;
     this.#response.uncork();
+    this.#backlog = this.#response.writableLength;
+    if (this.#backlog > this.#maxBufferedBytes) this.session.slowConsumer();
   }
 
   get bufferedBytes(): number {
-    return this.#response.writableLength;
+    return this.#backlog;
   }
 
   end(code: ErrorCode, reason: string, reconnect: boolean): void {

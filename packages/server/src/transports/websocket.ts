@@ -105,7 +105,10 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
   readonly #ws: WebSocket;
   readonly #socket: Duplex;
   readonly #maxFrameBytes: number;
+  readonly #maxBufferedBytes: number;
   #corked = false;
+  /** What the client had not taken at the last flush. */
+  #backlog = 0;
   /** Heartbeat ticks since the last frame sent. */
   #quiet = 0;
   /** WebSocket pings sent since the client last gave a sign of life. */
@@ -123,6 +126,7 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
     this.#ws = ws;
     this.#socket = socket;
     this.#maxFrameBytes = context.limits.maxFrameBytes;
+    this.#maxBufferedBytes = context.limits.maxBufferedBytes;
     this.session = new Session(context, { request, identity, sink: this });
     ws.on('message', this.#onMessage);
     ws.on('pong', this.#onPong);
@@ -147,10 +151,12 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
     if (!this.#corked) return;
     this.#corked = false;
     this.#socket.uncork();
+    this.#backlog = this.#socket.writableLength;
+    if (this.#backlog > this.#maxBufferedBytes) this.session.slowConsumer();
   }
 
   get bufferedBytes(): number {
-    return this.#socket.writableLength;
+    return this.#backlog;
   }
 
   end(code: ErrorCode, reason: string, reconnect: boolean): void {
