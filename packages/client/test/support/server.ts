@@ -1,0 +1,85 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { createHub, createTidingsServer, type Hub, type TidingsServerOptions } from '@tidings/server';
+
+export interface TestServer {
+  /** The server's origin, `http://127.0.0.1:<port>`: what an app passes to `connect`. */
+  origin: string;
+  port: number;
+  hub: Hub;
+  /** Cuts every TCP connection at once, as a network failure would (no `disconnect` frame). */
+  cut(): void;
+  /** Shuts the Tidings server down gracefully and starts a new one on the same hub and port. */
+  restart(): Promise<void>;
+  /** Stops everything, the hub too. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+export interface TestServerOptions extends TidingsServerOptions {
+  /** Destroy every WebSocket upgrade, like a proxy that does not pass them. */
+  refuseWebSocket?: boolean;
+}
+
+/**
+ * A real Tidings server on 127.0.0.1 for the integration tests. Unlike `listen()` from
+ * `@tidings/server/testing` it can cut connections and restart on the same port, which the
+ * resume tests need.
+ */
+export async function startServer(options: TestServerOptions = {}): Promise<TestServer> {
+  // History long enough that a client catching up after a cut never needs a reset.
+  const hub = options.hub ?? createHub({ onError: () => {}, defaultHistory: { size: 10_000 } });
+  const sockets = new Set<Socket>();
+  let port = 0;
+  let current: { server: Server; stop(): Promise<void> } | undefined;
+
+  const start = async () => {
+    const tidings = createTidingsServer({ ...options, hub, heartbeatMs: options.heartbeatMs ?? 1_000 });
+    const server = createServer();
+    if (options.refuseWebSocket) server.on('upgrade', (_req, socket) => socket.destroy());
+    else tidings.attach(server);
+    server.on('request', (req, res) => {
+      if (options.refuseWebSocket && !tidings.handle(req, res)) res.writeHead(404).end();
+    });
+    server.on('connection', (socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+    current = {
+      server,
+      stop: async () => {
+        await tidings.close({ deadlineMs: 200 });
+        server.closeAllConnections();
+        for (const socket of sockets) socket.destroy();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      },
+    };
+  };
+
+  await start();
+  let closing: Promise<void> | undefined;
+  return {
+    get origin() {
+      return `http://127.0.0.1:${port}`;
+    },
+    get port() {
+      return port;
+    },
+    hub,
+    cut() {
+      for (const socket of sockets) socket.destroy();
+    },
+    async restart() {
+      await current!.stop();
+      await start();
+    },
+    close() {
+      closing ??= (async () => {
+        await current!.stop();
+        if (!options.hub) await hub.close();
+      })();
+      return closing;
+    },
+  };
+}
