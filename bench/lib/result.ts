@@ -47,6 +47,7 @@ export interface Ratios {
   p99?: number;
   serverRssMb?: number;
   rssPerConnKb?: number;
+  heapPerConnKb?: number;
 }
 
 export interface Machine {
@@ -79,6 +80,7 @@ export function addRatios(results: TargetResult[]): void {
         p99: ratio(r.latencyMs?.p99, b.latencyMs?.p99),
         serverRssMb: ratio(r.serverRssMb, b.serverRssMb),
         rssPerConnKb: ratio(r.idle?.rssPerConnKb, b.idle?.rssPerConnKb),
+        heapPerConnKb: ratio(r.idle?.heapPerConnKb, b.idle?.heapPerConnKb),
       };
     }
   }

@@ -140,6 +140,9 @@ async function measure(
   );
   if (started.type === 'unavailable') return { ...base, status: 'skipped', reason: started.reason };
   const idle = scenario.mode === 'idle';
+  // Start-up garbage (tsx compiling the target) is still being returned to the OS at first; RSS per
+  // connection is a small difference of two large numbers, so both ends get the same settle and GC.
+  if (idle) await sleep(1_000);
   const empty = await server.request({ type: 'sample', gc: true }, 'sample', 10_000);
 
   // Subscribers, split into contiguous ranges over the load processes.

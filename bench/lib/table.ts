@@ -1,15 +1,11 @@
-import type { TargetResult } from './result.js';
+import type { Ratios, TargetResult } from './result.js';
 
 const fmt = (value: number | undefined, digits = 0): string =>
   value === undefined || !Number.isFinite(value)
     ? '-'
     : value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
-const ratio = (
-  r: TargetResult,
-  base: string,
-  key: 'deliveredPerSec' | 'serverCpuUsPerMsg' | 'rssPerConnKb',
-) => {
+const ratio = (r: TargetResult, base: string, key: keyof Ratios) => {
   const value = r.ratios?.[`vs_${base}`]?.[key];
   return value === undefined ? (r.target === base && r.status === 'ok' ? '1.00' : '-') : value.toFixed(2);
 };
@@ -46,11 +42,12 @@ export function formatTable(results: TargetResult[]): string {
       'status',
       'conn ms',
       'srv RSS MB',
-      'KB/conn',
+      'RSS KB/conn',
       'heap KB/conn',
       'idle CPU %',
-      'vs ws',
-      'vs sio',
+      'RSS vs ws',
+      'heap vs ws',
+      'heap vs sio',
     ];
     const rows = results.map((r) => [
       r.target,
@@ -61,7 +58,8 @@ export function formatTable(results: TargetResult[]): string {
       fmt(r.idle?.heapPerConnKb, 1),
       fmt(r.idle?.serverCpuPct, 2),
       ratio(r, 'ws', 'rssPerConnKb'),
-      ratio(r, 'socketio', 'rssPerConnKb'),
+      ratio(r, 'ws', 'heapPerConnKb'),
+      ratio(r, 'socketio', 'heapPerConnKb'),
     ]);
     table = render(header, rows);
   } else {
