@@ -182,7 +182,10 @@ export class StreamClient {
   }
 
   async waitEnded(): Promise<void> {
-    await Promise.race([this.done, sleep(TIMEOUT_MS).then(() => assert.fail('stream did not end'))]);
+    const timeout = sleep(TIMEOUT_MS, undefined, { ref: false }).then(() =>
+      assert.fail('stream did not end'),
+    );
+    await Promise.race([this.done, timeout]);
     assert.ok(this.ended, 'the stream ended cleanly');
   }
 
