@@ -5,5 +5,5 @@ import { type Scenario, ScenarioNotImplemented, type ScenarioOptions } from './s
  * position; measures catch-up time and checks nothing is lost or repeated across the reconnect.
  */
 export function reconnect(_options: ScenarioOptions): Scenario {
-  throw new ScenarioNotImplemented('scenario "reconnect" is not implemented yet (needs the Tidings client)');
+  throw new ScenarioNotImplemented('scenario "reconnect" is planned, not implemented yet');
 }
