@@ -164,7 +164,7 @@ export class Session {
     let subscription: Subscription;
     try {
       subscription = pattern
-        ? this.#scope.subscribe(channel, this.#onPatternMessage)
+        ? this.#scope.subscribe(channel, this.#onPatternMessage, { since })
         : this.#scope.subscribe(channel, this.#onMessage, {
             since,
             onStart: (start) => this.#started(entry, start),

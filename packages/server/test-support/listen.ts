@@ -19,10 +19,12 @@ export interface Listening {
 
 /**
  * Starts a node:http server on 127.0.0.1, port 0, with a Tidings server attached, for tests:
- * `const srv = await listen({ … }); t.after(srv.close);`. Without `hub`, a new in-memory hub is used.
+ * `const srv = await listen({ … }); t.after(srv.close);`. Without `hub`, a new in-memory hub is used
+ * (with `limits.maxMessageBytes`); its errors are not logged.
  */
 export async function listen(options: TidingsServerOptions = {}): Promise<Listening> {
-  const hub = options.hub ?? createHub({ onError: () => {} });
+  const hub =
+    options.hub ?? createHub({ maxMessageBytes: options.limits?.maxMessageBytes, onError: () => {} });
   const tidings = createTidingsServer({ ...options, hub });
   const server = createServer();
   tidings.attach(server);
