@@ -9,13 +9,13 @@ import express from 'express';
 import Fastify from 'fastify';
 import { Hono } from 'hono';
 import Koa from 'koa';
-import WebSocket from 'ws';
-import { tidingsExpress } from '../src/integrations/express.js';
+import WebSocket, { WebSocketServer } from 'ws';
+import { attachWebSocket, tidingsExpress } from '../src/integrations/express.js';
 import { tidingsFastify } from '../src/integrations/fastify.js';
 import { tidingsHono } from '../src/integrations/hono.js';
 import { tidingsKoa } from '../src/integrations/koa.js';
 import { jwtAuth, signToken } from '../src/jwt.js';
-import { createTidingsServer, type TidingsServer } from '../src/server.js';
+import { attach, createTidingsServer, type TidingsServer } from '../src/server.js';
 import { waitFor } from '../test-support/wait-for.js';
 
 type Frame = { type: string; [field: string]: unknown };
@@ -131,13 +131,11 @@ function closeServer(server: Server): Promise<void> {
 
 describe('framework integrations', () => {
   test('node:http', async (t) => {
-    const tidings = createTidingsServer();
     const server = createServer((req, res) => {
-      if (tidings.handle(req, res)) return;
       if (req.url === '/hello') res.end('hello');
       else res.writeHead(404).end();
     });
-    tidings.attach(server);
+    const tidings = attach(server);
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     closing(t, tidings, () => closeServer(server));
@@ -153,7 +151,7 @@ describe('framework integrations', () => {
     });
     const server = app.listen(0, '127.0.0.1');
     await once(server, 'listening');
-    tidings.attach(server);
+    attachWebSocket(tidings, server);
     closing(t, tidings, () => closeServer(server));
     await exercise(t, baseUrl(server), 'it.express');
   });
@@ -180,9 +178,67 @@ describe('framework integrations', () => {
     assert.equal(status, 200, JSON.stringify(frame));
   });
 
+  test('Express: app middleware runs first; a prefixed mount matches the full path', async (t) => {
+    const tidings = createTidingsServer({ path: '/rt/tidings' });
+    const app = express();
+    app.use((_req, res, next) => {
+      res.setHeader('x-app', 'seen');
+      next();
+    });
+    app.use('/rt', tidingsExpress(tidings));
+    app.get('/rt/hello', (_req, res) => {
+      res.send('hello');
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    attachWebSocket(tidings, server);
+    closing(t, tidings, () => closeServer(server));
+    const base = baseUrl(server);
+
+    const poll = await fetch(`${base}/rt/tidings/poll?channel=it.prefixed`);
+    assert.equal(poll.status, 200);
+    assert.equal(poll.headers.get('x-app'), 'seen');
+    assert.equal(await (await fetch(`${base}/rt/hello`)).text(), 'hello');
+    // The same URL prefix as the HTTP endpoints, though upgrades never pass through Express.
+    await wsClient(t, `${base.replace('http', 'ws')}/rt/tidings/ws`);
+  });
+
+  test('attachWebSocket leaves other upgrades to the listeners the server had, until detached', async (t) => {
+    const tidings = createTidingsServer();
+    const server = createServer((_req, res) => res.writeHead(404).end());
+    const other = new WebSocketServer({ noServer: true });
+    other.on('connection', (ws) => ws.send('other'));
+    server.on('upgrade', (req, socket, head) => {
+      if (req.url === '/other')
+        other.handleUpgrade(req, socket, head, (ws) => other.emit('connection', ws, req));
+      else socket.destroy();
+    });
+    const detach = attachWebSocket(tidings, server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    t.after(() => other.close());
+    closing(t, tidings, () => closeServer(server));
+    const ws = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+    await wsClient(t, `${ws}/tidings/ws`);
+    const plain = new WebSocket(`${ws}/other`);
+    const [data] = await once(plain, 'message');
+    assert.equal(String(data), 'other');
+    plain.terminate();
+
+    detach();
+    const refused = new WebSocket(`${ws}/tidings/ws`);
+    // events.once would reject on the 'error' that precedes 'close' here.
+    await new Promise((resolve) => refused.on('error', () => {}).on('close', resolve));
+    assert.equal(server.listenerCount('upgrade'), 1);
+  });
+
   test('Fastify', async (t) => {
     const tidings = createTidingsServer();
-    const app = Fastify();
+    // Fastify logs it when it tries to answer a request someone else already answered.
+    const logged: { level: number; msg: string }[] = [];
+    const stream = { write: (line: string) => logged.push(JSON.parse(line)) };
+    const app = Fastify({ logger: { level: 'warn', stream } });
     await app.register(tidingsFastify, { tidings });
     app.get('/hello', async () => 'hello');
     // Fastify's JSON parser is on for app routes; Tidings' own POST must still get its raw body.
@@ -197,6 +253,10 @@ describe('framework integrations', () => {
       body: '{"a":1}',
     });
     assert.deepEqual(await echo.json(), { a: 1 });
+    assert.deepEqual(
+      logged.map((l) => l.msg),
+      [],
+    );
   });
 
   test('Fastify: app.close() ends open streams instead of waiting on them', async (t) => {
@@ -225,7 +285,7 @@ describe('framework integrations', () => {
     });
     const server = app.listen(0, '127.0.0.1');
     await once(server, 'listening');
-    tidings.attach(server);
+    attachWebSocket(tidings, server);
     closing(t, tidings, () => closeServer(server));
     await exercise(t, baseUrl(server), 'it.koa');
   });
@@ -237,7 +297,7 @@ describe('framework integrations', () => {
     app.get('/hello', (c) => c.text('hello'));
     const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
     await once(server, 'listening');
-    tidings.attach(server);
+    attachWebSocket(tidings, server);
     closing(t, tidings, () => closeServer(server));
     await exercise(t, baseUrl(server), 'it.hono');
   });
@@ -253,7 +313,7 @@ describe('framework integrations', () => {
     app.use(tidingsExpress(tidings));
     const server = app.listen(0, '127.0.0.1');
     await once(server, 'listening');
-    tidings.attach(server);
+    attachWebSocket(tidings, server);
     closing(t, tidings, () => closeServer(server));
     const base = baseUrl(server);
 

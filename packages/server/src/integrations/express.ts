@@ -5,7 +5,7 @@ import type { TidingsServer } from '../server.js';
  * Express middleware that serves the Tidings HTTP endpoints and passes every other request on.
  * Mount it at the app root, before any body parser (`express.json()` would consume the body of
  * `POST /tidings/publish`). WebSockets arrive as `upgrade` events, which Express never sees: call
- * `tidings.attach(server)` on the server `app.listen()` returns.
+ * `attachWebSocket(tidings, server)` on the server `app.listen()` returns.
  */
 export function tidingsExpress(tidings: TidingsServer): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
@@ -26,3 +26,5 @@ export function tidingsExpress(tidings: TidingsServer): RequestHandler {
     next();
   };
 }
+
+export { attachWebSocket } from './upgrade.js';

@@ -1,5 +1,6 @@
 import type { FastifyPluginCallback } from 'fastify';
 import type { TidingsServer } from '../server.js';
+import { attachWebSocket } from './upgrade.js';
 
 export interface TidingsFastifyOptions {
   tidings: TidingsServer;
@@ -27,7 +28,7 @@ const plugin: FastifyPluginCallback<TidingsFastifyOptions> = (fastify, options, 
     next();
   });
   if (options.upgrade ?? true) {
-    const detach = tidings.attach(fastify.server);
+    const detach = attachWebSocket(tidings, fastify.server);
     fastify.addHook('onClose', (_instance, next) => {
       detach();
       next();

@@ -8,7 +8,7 @@ import type { TidingsServer } from '../server.js';
  * Hono middleware for `@hono/node-server`: serves the Tidings HTTP endpoints on Node's own request and
  * response (`c.env.incoming` / `c.env.outgoing`) so streams are not buffered through a `Response`, and
  * passes every other request on. WebSockets arrive as `upgrade` events on the server `serve()` returns:
- * call `tidings.attach(server)` on it.
+ * call `attachWebSocket(tidings, server)` on it.
  */
 export function tidingsHono(tidings: TidingsServer): MiddlewareHandler<{ Bindings: HttpBindings }> {
   return async (c, next) => {
@@ -24,3 +24,5 @@ export function tidingsHono(tidings: TidingsServer): MiddlewareHandler<{ Binding
     await next();
   };
 }
+
+export { attachWebSocket } from './upgrade.js';

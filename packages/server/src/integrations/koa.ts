@@ -4,7 +4,8 @@ import type { TidingsServer } from '../server.js';
 /**
  * Koa middleware that serves the Tidings HTTP endpoints on the raw request and response, and tells Koa
  * to keep its hands off them (`ctx.respond = false`); other requests go on down the stack. Use it before
- * any body parser. For WebSockets, call `tidings.attach(server)` on the server `app.listen()` returns.
+ * any body parser. For WebSockets, call `attachWebSocket(tidings, server)` on the server `app.listen()`
+ * returns.
  */
 export function tidingsKoa(tidings: TidingsServer): Middleware {
   return async (ctx, next) => {
@@ -16,3 +17,5 @@ export function tidingsKoa(tidings: TidingsServer): Middleware {
     await next();
   };
 }
+
+export { attachWebSocket } from './upgrade.js';
