@@ -9,7 +9,7 @@ import {
   jwtVerify,
   SignJWT,
 } from 'jose';
-import type { AuthContext, Authenticate, Identity } from './auth.js';
+import { ANONYMOUS, type AuthContext, type Authenticate, type Identity } from './auth.js';
 
 /**
  * Where the verification key comes from: exactly one of `secret` (HMAC), `publicKey` (one asymmetric
@@ -63,7 +63,7 @@ const EC_ALGORITHM_BY_CURVE: Record<string, string> = {
 export function jwtAuth(options: JwtAuthOptions): Authenticate {
   const { key, algorithms } = verificationKey(options);
   const required = options.required ?? true;
-  const anonymous: Identity = options.anonymous ?? { id: 'anonymous' };
+  const anonymous: Identity = options.anonymous ?? ANONYMOUS;
   const verifyOptions = {
     algorithms,
     ...(options.issuer !== undefined && { issuer: options.issuer }),
