@@ -162,7 +162,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
     this.#worked = this.#persistence?.transport;
     this.#index = Math.max(0, this.#names.indexOf(this.#worked!));
     this.#transport = this.#names[this.#index];
-    void this.#connect();
+    // Not before the app has had a chance to listen: a token function may fail at once.
+    queueMicrotask(() => this.#connect());
   }
 
   get state(): ClientState {
@@ -241,6 +242,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
   }
 
   async #connect(): Promise<void> {
+    if (this.#state === 'disconnected') return;
     const attempt = ++this.#attempt;
     let token: string | undefined;
     try {
