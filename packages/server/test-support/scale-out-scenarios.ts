@@ -1,0 +1,162 @@
+// The multi-process scenarios every shared engine must pass (run by packages/redis and packages/nats
+// with their engine config): real OS processes, clients spread over them, no sticky sessions.
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  type AfterHook,
+  assertReceived,
+  type ClientSubscriber,
+  type Cluster,
+  clientPublisher,
+  clientSubscriber,
+  httpPublisher,
+  hubPublisher,
+  Ledger,
+  type LongPoller,
+  longPoller,
+  publishLoop,
+  type Subscriber,
+  startCluster,
+  waitForAll,
+} from './scale-out.js';
+import type { EngineConfig } from './server-process.js';
+
+const PROCESSES = 3;
+const CLIENTS = 6;
+const POLLERS = 3;
+
+interface Audience {
+  clients: ClientSubscriber[];
+  pollers: LongPoller[];
+  all: Subscriber[];
+}
+
+/**
+ * Clients and long-pollers for `channel`, all starting right after `from` (before anything is
+ * published), so each must get every message. Clients connect through `origin(i)`.
+ */
+async function audience(
+  t: AfterHook,
+  cluster: Cluster,
+  channel: string,
+  origin: (i: number) => string,
+): Promise<Audience> {
+  const from = await cluster.processes[0].position(channel);
+  const clients = await Promise.all(
+    Array.from({ length: CLIENTS }, (_, i) =>
+      clientSubscriber(t, origin(i), channel, { name: `client-${i}`, since: from }),
+    ),
+  );
+  const pollers = Array.from({ length: POLLERS }, (_, i) =>
+    longPoller(t, cluster.urls, channel, { name: `poller-${i}`, from }),
+  );
+  return { clients, pollers, all: [...clients, ...pollers] };
+}
+
+async function settle(audience: Audience, ledger: Ledger, epoch: string): Promise<void> {
+  const expected = ledger.expected(epoch);
+  await waitForAll(audience.all, () => expected.length);
+  // Anything extra (a duplicate) would arrive right behind the last message.
+  await sleep(300);
+  for (const subscriber of audience.all) assertReceived(subscriber, expected);
+}
+
+/**
+ * Three processes on one engine. Six clients on WebSocket, two per process; three long-pollers whose
+ * every request goes to the next process; publishes through the clients, through HTTP to each process
+ * in turn and through each process's hub. Every subscriber gets every message once, in order.
+ */
+export async function spreadScenario(t: AfterHook, engine: EngineConfig): Promise<void> {
+  const channel = 'room.spread';
+  const cluster = await startCluster(t, PROCESSES, { engine, label: 'spread' });
+  const [first] = cluster.processes;
+  const { epoch } = await first.position(channel);
+  const audience_ = await audience(t, cluster, channel, (i) => cluster.processes[i % PROCESSES].origin);
+  const ledger = new Ledger();
+
+  await Promise.all([
+    ...audience_.clients.map((c) => publishLoop({ count: 10 }, clientPublisher(c, channel, ledger))),
+    publishLoop({ count: 60 }, httpPublisher(cluster, channel, ledger, 'http')),
+    ...cluster.processes.map((p) =>
+      publishLoop({ count: 20 }, async (i) => {
+        const id = `${p.label}:${i}`;
+        const ack = await p.publish(channel, { id }, { id });
+        ledger.add({ id, epoch: ack.epoch, offset: ack.offset, via: `hub ${p.label}` });
+      }),
+    ),
+  ]);
+  assert.equal(ledger.size, CLIENTS * 10 + 60 + PROCESSES * 20);
+  await settle(audience_, ledger, epoch);
+
+  // The spread was real: every process took HTTP publishes and answered every poller.
+  const httpVia = new Set(ledger.all().flatMap((p) => (p.via.startsWith('http') ? [p.via] : [])));
+  assert.equal(httpVia.size, PROCESSES);
+  for (const poller of audience_.pollers) {
+    assert.equal(new Set(poller.answeredBy).size, PROCESSES, `${poller.name} asked every process`);
+    poller.answeredBy.forEach((url, i) => {
+      if (i > 0)
+        assert.notEqual(url, poller.answeredBy[i - 1], `${poller.name} asked one process twice in a row`);
+    });
+    assert.deepEqual(poller.errors, []);
+  }
+  const stats = await Promise.all(cluster.processes.map((p) => p.stats()));
+  assert.deepEqual(
+    stats.map((s) => s.connections.websocket),
+    Array(PROCESSES).fill(CLIENTS / PROCESSES),
+  );
+}
+
+/**
+ * Three processes behind a round-robin proxy; publishing through every path, one process is killed
+ * with SIGKILL mid-stream. Its clients reconnect through the proxy to the others and resume, pollers
+ * and publishers move on to the live ones, and every subscriber still gets every message once, in order.
+ */
+export async function killScenario(t: AfterHook, engine: EngineConfig): Promise<void> {
+  const channel = 'room.kill';
+  const cluster = await startCluster(t, PROCESSES, { engine, label: 'kill' });
+  const { epoch } = await cluster.processes[0].position(channel);
+  const audience_ = await audience(t, cluster, channel, () => cluster.proxy.origin);
+  // The proxy spread the clients evenly: two per process.
+  assert.deepEqual(
+    cluster.processes.map((p) => cluster.proxy.connections.get(p.port)),
+    Array(PROCESSES).fill(CLIENTS / PROCESSES),
+  );
+  const ledger = new Ledger();
+  let stopping = false;
+  const until = () => stopping;
+  const publishing = Promise.all([
+    ...audience_.clients.map((c) => publishLoop({ until, pauseMs: 30 }, clientPublisher(c, channel, ledger))),
+    publishLoop({ until, pauseMs: 10 }, httpPublisher(cluster, channel, ledger, 'http')),
+    publishLoop({ until, pauseMs: 10 }, hubPublisher(cluster, channel, ledger, 'hub')),
+  ]);
+
+  await sleep(1_000);
+  const victim = cluster.processes[1];
+  const before = ledger.size;
+  await victim.kill();
+  await sleep(1_500);
+  stopping = true;
+  await publishing;
+  assert.ok(
+    before > 20 && ledger.size > before + 20,
+    `published ${before} before the kill, ${ledger.size} in all`,
+  );
+  await settle(audience_, ledger, epoch);
+
+  // The victim's two clients came back through the proxy, to the two live processes.
+  assert.ok(
+    audience_.clients.filter((c) => c.reconnects > 0).length >= CLIENTS / PROCESSES,
+    `reconnects: ${audience_.clients.map((c) => c.reconnects)}`,
+  );
+  const live = cluster.live();
+  assert.equal(live.length, PROCESSES - 1);
+  const stats = await Promise.all(live.map((p) => p.stats()));
+  assert.equal(
+    stats.reduce((sum, s) => sum + s.connections.websocket, 0),
+    CLIENTS,
+  );
+  for (const poller of audience_.pollers) {
+    const after = poller.answeredBy.slice(-5);
+    assert.ok(!after.includes(victim.url), `${poller.name} still asks the dead process`);
+  }
+}
