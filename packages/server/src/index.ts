@@ -42,7 +42,14 @@ export { type JwtAuthOptions, jwtAuth, signToken, type TidingsClaims } from './j
 export { DEFAULT_LIMITS, type Limits } from './limits.js';
 export { MemoryEngine } from './memory-engine.js';
 export type { Message } from './message.js';
+export type { ServerObserver } from './observer.js';
 export { DEFAULT_RETENTION, type RetentionConfig } from './retention.js';
 export { Scope } from './scope.js';
-export { attach, createTidingsServer, type TidingsServer, type TidingsServerOptions } from './server.js';
+export {
+  attach,
+  createTidingsServer,
+  type DisconnectOptions,
+  type TidingsServer,
+  type TidingsServerOptions,
+} from './server.js';
 export type { Handler, ResetNotice, Subscription } from './subscription.js';

@@ -1,4 +1,4 @@
-import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
+import type { Server as HttpServer, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import {
@@ -15,8 +15,9 @@ import { splitUrl } from './http/query.js';
 import { NO_STORE, sendError, sendJson } from './http/respond.js';
 import { createHub, type Hub } from './hub.js';
 import { ConnectionCounter, type Limits, RateLimiters, resolveLimits } from './limits.js';
+import type { ServerObserver } from './observer.js';
 import type { Connection, ServerContext } from './transports/context.js';
-import { error as errorFrame } from './transports/frames.js';
+import { error as errorFrame, toTidingsError } from './transports/frames.js';
 import { servePoll } from './transports/poll.js';
 import { servePublish } from './transports/publish.js';
 import { serveSse } from './transports/sse.js';
@@ -42,6 +43,16 @@ export interface TidingsServerOptions {
   limits?: Partial<Limits>;
   /** Ping an idle connection after this many ms. Default 25000. */
   heartbeatMs?: number;
+  /** Told about deliveries, errors and disconnects, for metrics. */
+  observer?: ServerObserver;
+}
+
+export interface DisconnectOptions {
+  /** The `disconnect` frame's code. Default FORBIDDEN. */
+  code?: ErrorCode;
+  reason?: string;
+  /** Whether the client should come back. Default false: a disconnected user stays out until it reconnects on its own. */
+  reconnect?: boolean;
 }
 
 export interface TidingsServer {
@@ -60,6 +71,11 @@ export interface TidingsServer {
   close(options?: { deadlineMs?: number; closeHub?: boolean }): Promise<void>;
   /** Open connections by transport, for metrics. */
   stats(): { connections: Record<TransportName, number> };
+  /**
+   * Ends every open connection of this identity id (`disconnect` frame, then close) and returns how
+   * many there were. It does not stop the identity from connecting again: revoke its credentials too.
+   */
+  disconnect(identityId: string, options?: DisconnectOptions): number;
 }
 
 const DEFAULT_DEADLINE_MS = 5_000;
@@ -73,6 +89,7 @@ class Server implements TidingsServer, ServerContext {
   readonly origins: OriginPolicy;
   readonly connectionsPerIdentity: ConnectionCounter;
   readonly publishLimiters: RateLimiters;
+  readonly observer: ServerObserver | undefined;
   closing = false;
 
   readonly #path: string;
@@ -94,6 +111,7 @@ class Server implements TidingsServer, ServerContext {
     this.origins = new OriginPolicy(options.origins);
     this.connectionsPerIdentity = new ConnectionCounter(this.limits.maxConnectionsPerIdentity);
     this.publishLimiters = new RateLimiters(this.limits.publishRate);
+    this.observer = options.observer;
     this.#path = normalizePath(options.path ?? DEFAULT_MOUNT_PATH);
     this.#websocket = new WebSocketTransport(this);
     // One timer for every connection, at half the heartbeat: a connection pings after 1-2 quiet ticks.
@@ -106,7 +124,7 @@ class Server implements TidingsServer, ServerContext {
     const endpoint = this.#endpoint(path);
     if (endpoint === undefined) return false;
     this.#route(endpoint, req, res, query).catch((error: unknown) => {
-      if (!res.headersSent) sendError(res, error);
+      if (!res.headersSent) this.sendError(res, error);
       else res.destroy();
     });
     return true;
@@ -149,6 +167,25 @@ class Server implements TidingsServer, ServerContext {
 
   stats(): { connections: Record<TransportName, number> } {
     return { connections: { ...this.#counts } };
+  }
+
+  disconnect(identityId: string, options: DisconnectOptions = {}): number {
+    const code = options.code ?? ErrorCode.forbidden;
+    const reason = options.reason ?? 'disconnected by the server';
+    let count = 0;
+    for (const connection of [...this.#connections]) {
+      const session = connection.session;
+      if (session.ended || session.identity.id !== identityId) continue;
+      session.end(code, reason, options.reconnect ?? false);
+      count++;
+    }
+    return count;
+  }
+
+  sendError(res: ServerResponse, cause: unknown, headers?: OutgoingHttpHeaders): void {
+    const error = toTidingsError(cause);
+    this.observer?.error?.(error.code);
+    sendError(res, error, headers);
   }
 
   open(connection: Connection): void {
@@ -199,7 +236,7 @@ class Server implements TidingsServer, ServerContext {
     query: URLSearchParams,
   ): Promise<void> {
     if (!this.origins.allows(req)) {
-      sendError(res, new TidingsError(ErrorCode.forbidden, 'origin not allowed'));
+      this.sendError(res, new TidingsError(ErrorCode.forbidden, 'origin not allowed'));
       return;
     }
     const method = req.method ?? 'GET';

@@ -14,6 +14,7 @@ import {
 import { authorizePublish, authorizeSubscribe, type Identity, identify } from './auth.js';
 import { RateLimiter } from './limits.js';
 import type { Envelope } from './message.js';
+import type { ServerObserver } from './observer.js';
 import type { Scope } from './scope.js';
 import type { ResetNotice, Subscription } from './subscription.js';
 import type { ServerContext } from './transports/context.js';
@@ -66,6 +67,7 @@ export class Session {
   readonly #entries = new Map<string, Entry>();
   readonly #positions = new Map<string, Position>();
   readonly #maxBufferedBytes: number;
+  readonly #observer: ServerObserver | undefined;
   #limiter: RateLimiter | undefined;
   #expiry: NodeJS.Timeout | undefined;
   #ended = false;
@@ -78,6 +80,7 @@ export class Session {
     this.#announce = options.announce ?? true;
     this.#scope = context.hub.scope();
     this.#maxBufferedBytes = context.limits.maxBufferedBytes;
+    this.#observer = context.observer;
     this.#arm();
   }
 
@@ -248,13 +251,17 @@ export class Session {
 
   /** Sends an `error` frame; the session goes on. */
   fail(error: unknown, id?: number, channel?: string): void {
-    if (!this.#ended) this.#sink.send(frames.error(error, id, channel), false);
+    if (this.#ended) return;
+    const cause = frames.toTidingsError(error);
+    this.#observer?.error?.(cause.code);
+    this.#sink.send(frames.error(cause, id, channel), false);
   }
 
   /** Ends the session from the server side: the client is told why and whether to come back. */
   end(code: ErrorCode, reason: string, reconnect = errorAction(code) !== 'fatal'): void {
     if (this.#ended) return;
     this.close();
+    this.#observer?.disconnected?.(code);
     this.#sink.end(code, reason, reconnect);
   }
 
@@ -273,18 +280,21 @@ export class Session {
     const envelope = message as Envelope;
     this.#positions.set(envelope.channel, envelope);
     this.#sink.send(envelope.frame, true);
+    this.#observer?.delivered?.();
     if (this.#sink.bufferedBytes > this.#maxBufferedBytes) this.slowConsumer();
   };
 
   // A pattern's channels carry no resumable position: their messages move nothing.
   readonly #onPatternMessage = (message: unknown): void => {
     this.#sink.send((message as Envelope).frame, false);
+    this.#observer?.delivered?.();
     if (this.#sink.bufferedBytes > this.#maxBufferedBytes) this.slowConsumer();
   };
 
   readonly #onReset = (notice: ResetNotice): void => {
     this.#positions.set(notice.channel, notice);
     this.#sink.send(frames.reset(notice.channel, notice.epoch, notice.offset), true);
+    this.#observer?.delivered?.();
   };
 
   #started(entry: Entry, start: ResetNotice): void {

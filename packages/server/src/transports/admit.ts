@@ -2,7 +2,6 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import { ErrorCode, TidingsError } from '@tidings/protocol';
 import { authorizeSubscribe, type Identity, identify, requestToken } from '../auth.js';
 import { parseSubscriptionQuery, type SubscriptionQuery } from '../http/query.js';
-import { sendError } from '../http/respond.js';
 import type { Session } from '../session.js';
 import type { ServerContext } from './context.js';
 import { toTidingsError } from './frames.js';
@@ -72,7 +71,7 @@ export async function admit(
     }
     return { identity, query: parsed, allowed, denied };
   } catch (error) {
-    sendError(response, error, options.cors);
+    context.sendError(response, error, options.cors);
     return undefined;
   }
 }

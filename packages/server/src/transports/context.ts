@@ -1,12 +1,16 @@
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { TransportName } from '@tidings/protocol';
 import type { Authenticate, Authorization } from '../auth.js';
 import type { OriginPolicy } from '../http/cors.js';
 import type { Hub } from '../hub.js';
 import type { ConnectionCounter, Limits, RateLimiters } from '../limits.js';
+import type { ServerObserver } from '../observer.js';
+import type { Session } from '../session.js';
 
 /** One open client connection, as the server sees it: for heartbeats, stats and shutdown. */
 export interface Connection {
   readonly transport: TransportName;
+  readonly session: Session;
   /** Called every half heartbeat: ping an idle connection, drop a dead one. */
   heartbeat(): void;
   /** Graceful shutdown: tell the client to come back elsewhere, then close. */
@@ -28,6 +32,9 @@ export interface ServerContext {
   readonly publishLimiters: RateLimiters;
   /** True once close() was called: new connections are refused with SHUTTING_DOWN. */
   readonly closing: boolean;
+  readonly observer: ServerObserver | undefined;
+  /** Answers an HTTP request with an `error` frame and the status of its code, and tells the observer. */
+  sendError(res: ServerResponse, cause: unknown, headers?: OutgoingHttpHeaders): void;
   open(connection: Connection): void;
   closed(connection: Connection): void;
 }

@@ -1,7 +1,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { Defaults, ErrorCode, Query, TidingsError, TransportName } from '@tidings/protocol';
 import type { Identity } from '../auth.js';
-import { sendError, sendJson } from '../http/respond.js';
+import { sendJson } from '../http/respond.js';
 import { type FrameSink, Session } from '../session.js';
 import { admit, start } from './admit.js';
 import type { Connection, ServerContext } from './context.js';
@@ -28,7 +28,7 @@ export async function servePoll(
     try {
       wait = waitMs(query.get(Query.wait), context.limits.maxLongPollWaitMs);
     } catch (error) {
-      sendError(response, error, cors);
+      context.sendError(response, error, cors);
       return;
     }
   }

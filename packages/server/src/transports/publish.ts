@@ -10,7 +10,7 @@ import {
 import { authorizePublish } from '../auth.js';
 import { readBody } from '../http/body.js';
 import { assertVersion } from '../http/query.js';
-import { sendError, sendJson } from '../http/respond.js';
+import { sendJson } from '../http/respond.js';
 import { authenticateRequest, shuttingDown } from './admit.js';
 import type { ServerContext } from './context.js';
 import { ack } from './frames.js';
@@ -46,7 +46,7 @@ export async function servePublish(
   } catch (error) {
     // A body too large is left unread: close the connection rather than drain it.
     const tooLarge = error instanceof TidingsError && error.code === ErrorCode.frameTooLarge;
-    sendError(response, error, tooLarge ? { ...cors, connection: 'close' } : cors);
+    context.sendError(response, error, tooLarge ? { ...cors, connection: 'close' } : cors);
   }
 }
 

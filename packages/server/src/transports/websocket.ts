@@ -44,7 +44,7 @@ export class WebSocketTransport {
     const refuse = (cause: unknown) =>
       this.#wss.handleUpgrade(request, socket, head, (ws) => {
         socket.off('error', noop);
-        refuseSocket(ws, toTidingsError(cause));
+        refuseSocket(context, ws, toTidingsError(cause));
       });
     let refused: unknown;
     if (context.closing) refused = shuttingDown();
@@ -68,9 +68,10 @@ export class WebSocketTransport {
       }
       this.#wss.handleUpgrade(request, socket, head, (ws) => {
         socket.off('error', noop);
-        if (context.closing) refuseSocket(ws, shuttingDown());
+        if (context.closing) refuseSocket(context, ws, shuttingDown());
         else if (!context.connectionsPerIdentity.acquire(identity.id)) {
           refuseSocket(
+            context,
             ws,
             new TidingsError(ErrorCode.tooManyConnections, 'too many connections for this identity'),
           );
@@ -80,7 +81,8 @@ export class WebSocketTransport {
   }
 }
 
-function refuseSocket(ws: WebSocket, error: TidingsError): void {
+function refuseSocket(context: ServerContext, ws: WebSocket, error: TidingsError): void {
+  context.observer?.error?.(error.code);
   ws.on('error', noop);
   ws.send(disconnect(error.code, error.message, error.action !== 'fatal'));
   closeSoon(ws, closeCode(error.code), error.code);
