@@ -295,11 +295,13 @@ describe('framework integrations', () => {
     const app = new Hono();
     app.use(tidingsHono(tidings));
     app.get('/hello', (c) => c.text('hello'));
-    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
+    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
     await once(server, 'listening');
+    // No cast needed here: the docs' example attaches the union type serve() returns as it is.
     attachWebSocket(tidings, server);
-    closing(t, tidings, () => closeServer(server));
-    await exercise(t, baseUrl(server), 'it.hono');
+    const http = server as Server;
+    closing(t, tidings, () => closeServer(http));
+    await exercise(t, baseUrl(http), 'it.hono');
   });
 
   test('jwtAuth with read/write claims and canSubscribe/canPublish, through Express', async (t) => {

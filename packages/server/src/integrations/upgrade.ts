@@ -1,5 +1,5 @@
-import type { Server as HttpServer, IncomingMessage } from 'node:http';
-import type { Server as HttpsServer } from 'node:https';
+import type { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TidingsServer } from '../server.js';
 
@@ -10,8 +10,11 @@ type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => v
  * `tidings.attach(server)`, which also answers the HTTP endpoints ahead of the framework. Use it with a
  * framework middleware so Tidings' HTTP requests go through the framework's own middleware first.
  * Other upgrades go to the listeners the server already had. Returns a function that undoes it.
+ *
+ * `server` is an http or https server, or anything else that emits node:http `upgrade` events (typed
+ * loosely so the union `serve()` of @hono/node-server returns needs no cast).
  */
-export function attachWebSocket(tidings: TidingsServer, server: HttpServer | HttpsServer): () => void {
+export function attachWebSocket(tidings: TidingsServer, server: EventEmitter): () => void {
   const others = server.listeners('upgrade') as UpgradeListener[];
   const onUpgrade: UpgradeListener = (req, socket, head) => {
     if (tidings.handleUpgrade(req, socket, head)) return;
