@@ -58,7 +58,7 @@ const EC_ALGORITHM_BY_CURVE: Record<string, string> = {
 
 /**
  * An `authenticate` hook that accepts a signed JWT and maps its claims to an `Identity`:
- * `sub` → `id`, `exp` → `expiresAt`, `channels.read` / `channels.write` → `read` / `write`, `info` → `info`.
+ * `sub` → `id`, `exp` (plus `clockToleranceSec`) → `expiresAt`, `channels.read` / `channels.write` → `read` / `write`, `info` → `info`.
  */
 export function jwtAuth(options: JwtAuthOptions): Authenticate {
   const { key, algorithms } = verificationKey(options);
@@ -86,7 +86,7 @@ export function jwtAuth(options: JwtAuthOptions): Authenticate {
     } catch (error) {
       throw verificationError(error, token, algorithms);
     }
-    return identityFromClaims(payload);
+    return identityFromClaims(payload, options.clockToleranceSec ?? 0);
   };
 }
 
@@ -259,7 +259,7 @@ function headerAlgorithm(token: string): string {
   return '(unreadable)';
 }
 
-function identityFromClaims(payload: TidingsClaims): Identity {
+function identityFromClaims(payload: TidingsClaims, toleranceSec: number): Identity {
   const reject = (message: string) => new TidingsError(ErrorCode.unauthorized, message);
   if (typeof payload.sub !== 'string' || payload.sub === '') {
     throw reject('token has no subject (sub)');
@@ -276,7 +276,8 @@ function identityFromClaims(payload: TidingsClaims): Identity {
   if (info !== undefined && !isRecord(info)) throw reject('token claim info must be an object');
   return {
     id: payload.sub,
-    ...(payload.exp !== undefined && { expiresAt: payload.exp * 1000 }),
+    // The server ends access at expiresAt itself, so the leeway that let the token in must extend it too.
+    ...(payload.exp !== undefined && { expiresAt: (payload.exp + toleranceSec) * 1000 }),
     ...(read && { read }),
     ...(write && { write }),
     ...(info !== undefined && { info }),

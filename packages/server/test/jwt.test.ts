@@ -106,6 +106,8 @@ describe('jwtAuth', () => {
     await rejects(jwtAuth({ secret: SECRET })(ctx(token)), ErrorCode.tokenExpired, /expired/);
     const lenient = await jwtAuth({ secret: SECRET, clockToleranceSec: 60 })(ctx(token));
     assert.equal(lenient?.id, 'u');
+    // The server cuts access at expiresAt, so the leeway has to be in it.
+    assert.ok(lenient?.expiresAt !== undefined && lenient.expiresAt > Date.now());
   });
 
   test('a forged signature is UNAUTHORIZED and the message does not echo the token', async () => {
