@@ -24,6 +24,8 @@ export interface TargetResult {
   outOfOrder?: number;
   /** Deliveries per second, from the first publish to the last delivery. */
   deliveredPerSec?: number;
+  /** Fixed-rate runs: false when deliveries fell more than 10% behind rate × subscribers (a saturated machine). */
+  keptUp?: boolean;
   /** Publishes per second actually achieved. */
   publishedPerSec?: number;
   latencyMs?: { p50: number; p90: number; p99: number; max: number; mean: number };

@@ -311,11 +311,15 @@ function summarize(base: TargetResult, scenario: Scenario, m: Measured): TargetR
 
   const latency = mergeHistograms(m.reports.map((r) => r.latency));
   const lastAt = Math.max(...m.reports.map((r) => r.lastReceivedAt));
+  const deliveredPerSec = Math.round(expected / ((lastAt - m.startedAt) / 1000));
+  // Everything arrived, but a fixed-rate figure only means something if the rate was actually held.
+  const keptUp = scenario.rate > 0 ? deliveredPerSec >= 0.9 * scenario.rate * scenario.subs : undefined;
   return {
     ...base,
     ...common,
     ...counts,
-    deliveredPerSec: Math.round(expected / ((lastAt - m.startedAt) / 1000)),
+    deliveredPerSec,
+    keptUp,
     latencyMs: {
       p50: round(quantileMs(latency, 0.5), 3),
       p90: round(quantileMs(latency, 0.9), 3),

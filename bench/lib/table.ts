@@ -29,6 +29,13 @@ export function formatTable(results: TargetResult[]): string {
     `, ${first.loadProcs} load process(es)`;
   const notes: string[] = [];
   const status = (r: TargetResult) => {
+    if (r.status === 'ok' && r.keptUp === false) {
+      const target = r.rate * r.subs;
+      notes.push(
+        `  ${r.target}: ok*: all delivered, but at ${r.deliveredPerSec} deliveries/s, not the ${target}/s asked for (saturated: load avg ${r.loadAvg1})`,
+      );
+      return 'ok*';
+    }
     if (r.status === 'ok') return 'ok';
     notes.push(
       `  ${r.target}: ${r.status.toUpperCase()}: ${r.reason}${r.problems?.length ? `\n    ${r.problems.join('\n    ')}` : ''}`,
@@ -79,6 +86,7 @@ export function formatTable(results: TargetResult[]): string {
       'cpu vs ws',
       'thr vs sio',
       'cpu vs sio',
+      'load avg',
     ];
     const rows = results.map((r) => {
       const ok = r.status === 'ok';
@@ -98,6 +106,7 @@ export function formatTable(results: TargetResult[]): string {
         ratio(r, 'ws', 'serverCpuUsPerMsg'),
         ratio(r, 'socketio', 'deliveredPerSec'),
         ratio(r, 'socketio', 'serverCpuUsPerMsg'),
+        fmt(r.loadAvg1, 1),
       ];
     });
     table = render(header, rows);
