@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { createHub, createTidingsServer, type Hub, type TidingsServerOptions } from '@tidings/server';
 
@@ -18,6 +18,8 @@ export interface TestServer {
 export interface TestServerOptions extends TidingsServerOptions {
   /** Destroy every WebSocket upgrade, like a proxy that does not pass them. */
   refuseWebSocket?: boolean;
+  /** Serves what is not under the mount path (a test page). Default: 404. */
+  app?: (request: IncomingMessage, response: ServerResponse) => void;
 }
 
 /**
@@ -34,12 +36,16 @@ export async function startServer(options: TestServerOptions = {}): Promise<Test
 
   const start = async () => {
     const tidings = createTidingsServer({ ...options, hub, heartbeatMs: options.heartbeatMs ?? 1_000 });
-    const server = createServer();
-    if (options.refuseWebSocket) server.on('upgrade', (_req, socket) => socket.destroy());
-    else tidings.attach(server);
-    server.on('request', (req, res) => {
-      if (options.refuseWebSocket && !tidings.handle(req, res)) res.writeHead(404).end();
+    const app = options.app ?? ((_req: IncomingMessage, res: ServerResponse) => res.writeHead(404).end());
+    const server = createServer((req, res) => {
+      if (!tidings.handle(req, res)) app(req, res);
     });
+    if (options.refuseWebSocket) server.on('upgrade', (_req, socket) => socket.destroy());
+    else
+      server.on(
+        'upgrade',
+        (req, socket, head) => tidings.handleUpgrade(req, socket, head) || socket.destroy(),
+      );
     server.on('connection', (socket) => {
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
