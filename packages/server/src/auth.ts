@@ -27,7 +27,8 @@ export type Authenticate = (
 /** App-level checks that run after the identity's `read` / `write` patterns allowed the channel. */
 export interface Authorization {
   canSubscribe?(identity: Identity, channel: string): boolean | Promise<boolean>;
-  canPublish?(identity: Identity, channel: string): boolean | Promise<boolean>;
+  /** `data` is what is about to be published, so a check can look at the content too. */
+  canPublish?(identity: Identity, channel: string, data: unknown): boolean | Promise<boolean>;
 }
 
 export const ANONYMOUS: Identity = Object.freeze({ id: 'anonymous' });
@@ -124,9 +125,10 @@ export async function authorizePublish(
   hooks: Authorization,
   identity: Identity,
   channel: string,
+  data: unknown,
 ): Promise<void> {
   if (!mayWrite(identity, channel)) throw forbidden('publish to', channel);
-  if (hooks.canPublish && !(await runHook(() => hooks.canPublish!(identity, channel)))) {
+  if (hooks.canPublish && !(await runHook(() => hooks.canPublish!(identity, channel, data)))) {
     throw forbidden('publish to', channel);
   }
 }

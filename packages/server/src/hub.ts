@@ -359,6 +359,11 @@ export class Hub {
     return { epoch: read.epoch, offset: read.offset, messages };
   }
 
+  /** How many subscriptions of this process follow exactly this channel (or pattern): clients and handlers alike. */
+  subscriberCount(channel: string): number {
+    return this.#feeds.get(channel)?.subscriptions.size ?? 0;
+  }
+
   get closed(): boolean {
     return this.#closed;
   }

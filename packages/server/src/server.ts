@@ -33,8 +33,8 @@ export interface TidingsServerOptions {
   authenticate?: Authenticate;
   /** Runs after the identity's `read` patterns allowed the channel (or pattern). Default: allow. */
   canSubscribe?(identity: Identity, channel: string): boolean | Promise<boolean>;
-  /** Runs after the identity's `write` patterns allowed the channel. Default: allow. */
-  canPublish?(identity: Identity, channel: string): boolean | Promise<boolean>;
+  /** Runs after the identity's `write` patterns allowed the channel, with the data to publish. Default: allow. */
+  canPublish?(identity: Identity, channel: string, data: unknown): boolean | Promise<boolean>;
   /**
    * Browser origins allowed to connect (WebSocket `Origin` check) and to call the HTTP endpoints (CORS).
    * Default: the same origin only. A request without `Origin` is not from a web page and is allowed.

@@ -207,7 +207,7 @@ export class Session {
       return;
     }
     try {
-      await authorizePublish(this.#context.hooks, this.identity, channel);
+      await authorizePublish(this.#context.hooks, this.identity, channel, frame.data);
       const published = await this.#scope.publish(channel, frame.data, {
         id: frame.key,
         ifOffset: frame.ifOffset,

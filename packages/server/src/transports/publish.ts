@@ -36,7 +36,7 @@ export async function servePublish(
     if (!context.publishLimiters.take(`${identity.id}\n${request.socket.remoteAddress}`)) {
       throw new TidingsError(ErrorCode.rateLimited, 'too many publishes: slow down');
     }
-    await authorizePublish(context.hooks, identity, frame.channel);
+    await authorizePublish(context.hooks, identity, frame.channel, frame.data);
     const published = await context.hub.publish(frame.channel, frame.data, {
       id: frame.key,
       ifOffset: frame.ifOffset,
