@@ -366,4 +366,40 @@ describe('framework integrations', () => {
     const [code] = await once(refused, 'close');
     assert.equal(code, 4401);
   });
+
+  test('jwtAuth token lifetime over a WebSocket: expiry disconnects, refresh extends, another sub is refused', async (t) => {
+    const tidings = createTidingsServer({ authenticate: jwtAuth({ secret: SECRET }) });
+    const server = createServer((_req, res) => res.writeHead(404).end());
+    tidings.attach(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    closing(t, tidings, () => closeServer(server));
+    const ws = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/tidings/ws`;
+    const short = () => signToken({ sub: 'alice' }, SECRET, { expiresIn: 2 });
+
+    const expiring = await wsClient(t, `${ws}?token=${await short()}`);
+    const closed = once(expiring.ws, 'close');
+    const refreshed = await wsClient(t, `${ws}?token=${await short()}`);
+    const longer = await signToken({ sub: 'alice' }, SECRET, { expiresIn: 60 });
+    refreshed.ws.send(JSON.stringify({ type: FrameType.refresh, id: 7, token: longer }));
+    const ok = await waitFor(() => refreshed.frames.find((f) => f.type === FrameType.refreshed));
+    assert.equal(ok.id, 7);
+    assert.ok(typeof ok.expiresAt === 'number' && ok.expiresAt > Date.now() + 50_000);
+    const mallory = await signToken({ sub: 'mallory' }, SECRET, { expiresIn: 60 });
+    refreshed.ws.send(JSON.stringify({ type: FrameType.refresh, id: 8, token: mallory }));
+    const refused = await waitFor(() =>
+      refreshed.frames.find((f) => f.type === FrameType.error && f.id === 8),
+    );
+    assert.equal(refused.code, ErrorCode.forbidden);
+
+    const [code] = await closed;
+    assert.equal(code, 4401);
+    const bye = expiring.frames.find((f) => f.type === FrameType.disconnect);
+    assert.equal(bye?.code, ErrorCode.tokenExpired);
+    assert.equal(
+      refreshed.ws.readyState,
+      WebSocket.OPEN,
+      'the refreshed connection outlives the first token',
+    );
+  });
 });
