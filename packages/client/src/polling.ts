@@ -57,8 +57,10 @@ export function polling(host: TransportHost, endpoint: string, interval: number,
       if (!response.ok) {
         const info = await httpError(response);
         if (mine !== controller) return;
-        if (refuseChannels(host, info, query.channels)) return next(0);
-        return host.close(info);
+        if (!refuseChannels(host, info, query.channels)) return host.close(info);
+        // The refused subscriptions are gone: ask again for the others (if none went, reconnect).
+        if (channelQuery(host.channels()).channels.join() !== query.channels.join()) return next(0);
+        return host.close();
       }
       answer = (await response.json()) as PollAnswer;
       cursor = decodeCursor(answer.cursor);
