@@ -187,8 +187,10 @@ async function main(): Promise<void> {
           return hub.setState(...message.args);
         case 'position':
           return hub.position(...message.args);
-        case 'stats':
-          return { ...tidings.stats(), rss: process.memoryUsage().rss };
+        case 'stats': {
+          const cpu = process.cpuUsage();
+          return { ...tidings.stats(), rss: process.memoryUsage().rss, cpuUs: cpu.user + cpu.system };
+        }
         case 'load':
           return runLoad(hub, ...message.args);
       }

@@ -76,6 +76,8 @@ export type FromServerProcess =
 export interface ServerProcessStats {
   connections: Record<string, number>;
   rss: number;
+  /** User + system CPU time of the process so far, µs. */
+  cpuUs: number;
 }
 
 export interface ServerProcess {
