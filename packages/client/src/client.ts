@@ -252,7 +252,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
       const error =
         cause instanceof TidingsError
           ? cause
-          : new TidingsError(ErrorCode.unauthorized, `the token function failed: ${cause}`, undefined, {
+          : new TidingsError(ErrorCode.internal, `the token function failed: ${cause}`, undefined, {
               cause,
             });
       this.emit('error', error);
