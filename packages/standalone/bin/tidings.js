@@ -5,4 +5,5 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { main } = await import('../src/cli.ts');
-process.exitCode = await main(process.argv.slice(2));
+// Exit explicitly: an engine's reconnect timer must not keep a stopped server alive.
+process.exit(await main(process.argv.slice(2)));

@@ -1,0 +1,140 @@
+import { parseArgs } from 'node:util';
+import { isTidingsError } from '@tidings/protocol';
+import { ConfigError } from './config/config-error.js';
+import { loadConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { describeEngine } from './engine/create-engine.js';
+import { createLogger } from './logger.js';
+import { type Standalone, startStandalone } from './standalone.js';
+
+/** Exit codes: 0 done, 1 failed while running, 2 wrong usage or configuration (fix it, do not retry). */
+export const ExitCode = { ok: 0, failure: 1, usage: 2 } as const;
+
+const USAGE = `Usage:
+  tidings serve [--config tidings.json] [--port 8080] [--host 0.0.0.0]
+  tidings check [--config tidings.json]
+
+  serve   start the server; SIGTERM or SIGINT drains it and exits 0
+  check   validate the configuration (file, then environment, then flags) and exit
+
+The configuration file is also taken from TIDINGS_CONFIG. See docs/STANDALONE.md.`;
+
+interface Io {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const processIo: Io = {
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+};
+
+/**
+ * The `tidings` command. Resolves with the exit code: `check` at once, `serve` once a signal has
+ * drained the server (or it failed to start).
+ */
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    io.err(`tidings: ${(error as Error).message}`);
+    io.err(USAGE);
+    return ExitCode.usage;
+  }
+  const { command, values } = parsed;
+  if (values.help || command === 'help') {
+    io.out(USAGE);
+    return ExitCode.ok;
+  }
+  if (command !== 'serve' && command !== 'check') {
+    io.err(command === undefined ? 'tidings: name a command' : `tidings: unknown command "${command}"`);
+    io.err(USAGE);
+    return ExitCode.usage;
+  }
+
+  const file = values.config ?? (process.env.TIDINGS_CONFIG || undefined);
+  let config: Config;
+  try {
+    config = await loadConfig({
+      ...(file !== undefined && { file }),
+      flags: {
+        ...(values.port !== undefined && { port: values.port }),
+        ...(values.host !== undefined && { host: values.host }),
+      },
+    });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    io.err(`tidings: invalid configuration${file === undefined ? '' : ` (${file})`}`);
+    for (const line of error.lines) io.err(line);
+    return ExitCode.usage;
+  }
+
+  if (command === 'check') {
+    io.out(`${file ?? 'configuration'}: OK (${summary(config)})`);
+    return ExitCode.ok;
+  }
+  return serve(config, io);
+}
+
+function parse(argv: string[]) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      port: { type: 'string', short: 'p' },
+      host: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (positionals.length > 1) throw new Error(`unexpected argument "${positionals[1]}"`);
+  return { command: positionals[0], values };
+}
+
+async function serve(config: Config, io: Io): Promise<number> {
+  const logger = createLogger(config.logLevel);
+  let standalone: Standalone;
+  try {
+    standalone = await startStandalone(config, { logger });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    logger.fatal({ code, err: error }, 'could not start');
+    io.err(`tidings: could not start: ${(error as Error).message}`);
+    return isTidingsError(error) ? ExitCode.usage : ExitCode.failure;
+  }
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        // A second signal: the operator does not want to wait for the drain.
+        logger.warn({ signal }, 'second signal: exiting without waiting');
+        resolve(ExitCode.failure);
+        return;
+      }
+      stopping = true;
+      logger.info({ signal }, 'shutting down');
+      standalone.close().then(
+        () => resolve(ExitCode.ok),
+        (error: unknown) => {
+          logger.error({ err: error }, 'shutdown failed');
+          resolve(ExitCode.failure);
+        },
+      );
+    };
+    process.on('SIGTERM', stop).on('SIGINT', stop);
+  });
+}
+
+function summary(config: Config): string {
+  const hooks = (['connect', 'subscribe', 'publish'] as const).filter((hook) => config.hooks?.[hook]);
+  return [
+    `listen ${config.host}:${config.port}`,
+    `path ${config.path}`,
+    `engine ${describeEngine(config.engine)}`,
+    `api ${config.apiKey === undefined ? 'off (no apiKey)' : `on at ${config.apiPath}`}`,
+    `auth ${config.jwt === undefined ? 'none' : config.jwt.secret !== undefined ? 'jwt (secret)' : 'jwt (public key)'}`,
+    `hooks ${hooks.length === 0 ? 'none' : hooks.join(', ')}`,
+  ].join(', ');
+}

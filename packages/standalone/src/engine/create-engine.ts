@@ -1,0 +1,43 @@
+import { NatsEngine } from '@tidings/nats';
+import { RedisEngine } from '@tidings/redis';
+import { type Engine, MemoryEngine } from '@tidings/server';
+import type { EngineConfig } from '../config/schema.js';
+
+/** The engine the configuration names. It connects lazily: a server starts even while its engine is down. */
+export function createEngine(config: EngineConfig): Engine {
+  switch (config.type) {
+    case 'memory':
+      return new MemoryEngine();
+    case 'redis':
+      return new RedisEngine({
+        url: config.url,
+        prefix: config.prefix,
+        ...(config.timeoutMs !== undefined && { timeoutMs: config.timeoutMs }),
+      });
+    case 'nats':
+      return new NatsEngine({
+        servers: config.servers,
+        stream: config.stream,
+        subjectPrefix: config.subjectPrefix,
+        name: 'tidings-standalone',
+        ...(config.maxAgeMs !== undefined && { maxAgeMs: config.maxAgeMs }),
+        ...(config.storage !== undefined && { storage: config.storage }),
+      });
+  }
+}
+
+/** Where the engine is, for logs: never a password from the URL. */
+export function describeEngine(config: EngineConfig): string {
+  switch (config.type) {
+    case 'memory':
+      return 'memory';
+    case 'redis': {
+      const url = new URL(config.url);
+      url.username = '';
+      url.password = '';
+      return `redis ${url.toString()} prefix ${config.prefix}`;
+    }
+    case 'nats':
+      return `nats ${[config.servers].flat().join(',')} stream ${config.stream}`;
+  }
+}
