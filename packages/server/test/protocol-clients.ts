@@ -40,7 +40,7 @@ export class WsClient {
   readonly frames: Frame[] = [];
   readonly socket: WebSocket;
   readonly opened: Promise<void>;
-  readonly closed: Promise<{ code: number; reason: string }>;
+  readonly #closed: Promise<{ code: number; reason: string }>;
 
   constructor(url: string, options: { headers?: Record<string, string> } = {}) {
     this.socket = new WebSocket(url, { headers: options.headers, perMessageDeflate: false });
@@ -50,9 +50,17 @@ export class WsClient {
       this.socket.once('open', () => resolve());
       this.socket.once('unexpected-response', (_, res) => reject(new Error(`HTTP ${res.statusCode}`)));
     });
-    this.closed = new Promise((resolve) =>
+    this.#closed = new Promise((resolve) =>
       this.socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
     );
+  }
+
+  /** Resolves with the close code and reason once the connection is closed; fails the test after a while. */
+  get closed(): Promise<{ code: number; reason: string }> {
+    const timeout = sleep(TIMEOUT_MS, undefined, { ref: false }).then(() =>
+      assert.fail(`the connection did not close within ${TIMEOUT_MS} ms`),
+    );
+    return Promise.race([this.#closed, timeout]);
   }
 
   /** Connects and waits for the `welcome` frame. */
