@@ -8,7 +8,7 @@ export async function buildBrowserClient(): Promise<string> {
     format: 'iife',
     globalName: 'Tidings',
     minify: true,
-    target: 'es2020',
+    target: 'es2022',
     write: false,
   });
   return result.outputFiles[0].text;
