@@ -2,7 +2,12 @@
 // exactly-once in-order delivery across processes, and a process killed mid-stream.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type EngineConfig, killScenario, spreadScenario } from '@tidings/server/testing';
+import {
+  type EngineConfig,
+  killScenario,
+  rollingRestartScenario,
+  spreadScenario,
+} from '@tidings/server/testing';
 import { deleteStreams, NATS_URL, namespace, natsUnavailable } from './nats-helpers.js';
 
 const LIMIT = { timeout: 60_000 };
@@ -30,6 +35,14 @@ if (unavailable !== null && process.env.CI === 'true') {
     LIMIT,
     async (t) => {
       await killScenario(t, ownStream(t, 'MP_KILL'));
+    },
+  );
+
+  test(
+    'a rolling restart under traffic (SIGTERM, replace, twice): nothing lost or repeated',
+    LIMIT,
+    async (t) => {
+      await rollingRestartScenario(t, ownStream(t, 'MP_ROLL'));
     },
   );
 }

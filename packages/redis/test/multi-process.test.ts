@@ -16,6 +16,7 @@ import {
   Ledger,
   longPoller,
   publishLoop,
+  rollingRestartScenario,
   type Subscriber,
   spreadScenario,
   startCluster,
@@ -79,6 +80,16 @@ await withRedis((admin, runPrefix) => {
       const prefix = `${runPrefix}kill:`;
       t.after(() => deleteKeys(admin, prefix));
       await killScenario(t, { kind: 'redis', prefix });
+    },
+  );
+
+  test(
+    'a rolling restart under traffic (SIGTERM, replace, twice): nothing lost or repeated',
+    LIMIT,
+    async (t) => {
+      const prefix = `${runPrefix}rolling:`;
+      t.after(() => deleteKeys(admin, prefix));
+      await rollingRestartScenario(t, { kind: 'redis', prefix });
     },
   );
 

@@ -160,3 +160,46 @@ export async function killScenario(t: AfterHook, engine: EngineConfig): Promise<
     assert.ok(!after.includes(victim.url), `${poller.name} still asks the dead process`);
   }
 }
+
+/**
+ * A rolling deploy under traffic: three processes behind the proxy; one by one, two are taken out of
+ * the proxy and stopped gracefully (SIGTERM: clients are told to reconnect) and a fresh process takes
+ * each one's place. Clients and pollers follow; every subscriber gets every message once, in order.
+ */
+export async function rollingRestartScenario(t: AfterHook, engine: EngineConfig): Promise<void> {
+  const channel = 'room.rolling';
+  const cluster = await startCluster(t, PROCESSES, { engine, label: 'rolling' });
+  const { epoch } = await cluster.processes[0].position(channel);
+  const audience_ = await audience(t, cluster, channel, () => cluster.proxy.origin);
+  const ledger = new Ledger();
+  let stopping = false;
+  const until = () => stopping;
+  const publishing = Promise.all([
+    ...audience_.clients.map((c) => publishLoop({ until, pauseMs: 30 }, clientPublisher(c, channel, ledger))),
+    publishLoop({ until, pauseMs: 10 }, httpPublisher(cluster, channel, ledger, 'http')),
+    publishLoop({ until, pauseMs: 10 }, hubPublisher(cluster, channel, ledger, 'hub')),
+  ]);
+  const [old0, old1] = cluster.processes;
+  await sleep(600);
+  await cluster.drain(old0);
+  await cluster.add();
+  await sleep(600);
+  await cluster.drain(old1);
+  await cluster.add();
+  await sleep(600);
+  stopping = true;
+  await publishing;
+  await settle(audience_, ledger, epoch);
+
+  assert.deepEqual(
+    [old0.alive, old1.alive, (await old0.exited).code, (await old1.exited).code],
+    [false, false, 0, 0],
+    'graceful stops exit with code 0',
+  );
+  assert.ok(audience_.clients.filter((c) => c.reconnects > 0).length >= 2 * (CLIENTS / PROCESSES));
+  const stats = await Promise.all(cluster.live().map((p) => p.stats()));
+  assert.equal(
+    stats.reduce((sum, s) => sum + s.connections.websocket, 0),
+    CLIENTS,
+  );
+}

@@ -16,7 +16,12 @@ import {
 } from '@tidings/protocol';
 import WebSocket from 'ws';
 import { RoundRobinProxy } from './round-robin-proxy.js';
-import { type ServerProcess, type ServerProcessOptions, startServerProcesses } from './server-process.js';
+import {
+  type ServerProcess,
+  type ServerProcessOptions,
+  startServerProcess,
+  startServerProcesses,
+} from './server-process.js';
 import { waitFor } from './wait-for.js';
 
 export interface AfterHook {
@@ -24,13 +29,18 @@ export interface AfterHook {
 }
 
 export interface Cluster {
+  /** Every process started, dead ones included, in start order. */
   readonly processes: readonly ServerProcess[];
-  /** In front of every process: each new connection goes to the next live one. */
+  /** In front of the live processes: each new connection goes to the next one. */
   readonly proxy: RoundRobinProxy;
-  /** The processes still running. */
+  /** The processes running and not being drained. */
   live(): ServerProcess[];
   /** Mount URLs of the processes still running, as a load balancer's health check would list them. */
   urls(): string[];
+  /** Starts one more process on the same engine and puts it behind the proxy. */
+  add(): Promise<ServerProcess>;
+  /** Takes a process out of the proxy, then stops it gracefully (SIGTERM), as a rolling deploy does. */
+  drain(process: ServerProcess): Promise<void>;
 }
 
 /** Starts `count` server processes on one engine and a proxy in front; all stopped after the test. */
@@ -43,8 +53,27 @@ export async function startCluster(
   t.after(() => Promise.all(processes.map((p) => p.kill())));
   const proxy = await new RoundRobinProxy(processes.map((p) => p.port)).start();
   t.after(() => proxy.close());
-  const live = () => processes.filter((p) => p.alive);
-  return { processes, proxy, live, urls: () => live().map((p) => p.url) };
+  const drained = new Set<ServerProcess>();
+  const live = () => processes.filter((p) => p.alive && !drained.has(p));
+  return {
+    processes,
+    proxy,
+    live,
+    urls: () => live().map((p) => p.url),
+    async add() {
+      const label = options.label ? `${options.label}-${processes.length}` : undefined;
+      const added = await startServerProcess({ ...options, label });
+      t.after(() => added.kill());
+      processes.push(added);
+      proxy.backends = live().map((p) => p.port);
+      return added;
+    },
+    async drain(process) {
+      drained.add(process);
+      proxy.backends = live().map((p) => p.port);
+      await process.stop();
+    },
+  };
 }
 
 /** One thing a subscriber was handed, in the order it was handed. */
