@@ -3,9 +3,9 @@ import { isTidingsError } from '@tidings/protocol';
 import { ConfigError } from './config/config-error.js';
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { describeEngine } from './engine/create-engine.js';
+import { describeEngine } from './engine/describe-engine.js';
 import { createLogger } from './logger.js';
-import { type Standalone, startStandalone } from './standalone.js';
+import type { Standalone } from './standalone.js';
 
 /** Exit codes: 0 done, 1 failed while running, 2 wrong usage or configuration (fix it, do not retry). */
 export const ExitCode = { ok: 0, failure: 1, usage: 2 } as const;
@@ -97,6 +97,8 @@ async function serve(config: Config, io: Io): Promise<number> {
   const logger = createLogger(config.logLevel);
   let standalone: Standalone;
   try {
+    // Loaded here, so `check` does not load the engines' clients.
+    const { startStandalone } = await import('./standalone.js');
     standalone = await startStandalone(config, { logger });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;

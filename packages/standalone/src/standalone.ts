@@ -13,7 +13,8 @@ import {
 import { Api } from './api/api.js';
 import type { Config } from './config/schema.js';
 import { Control } from './control.js';
-import { createEngine, describeEngine } from './engine/create-engine.js';
+import { createEngine } from './engine/create-engine.js';
+import { describeEngine } from './engine/describe-engine.js';
 import { MeteredEngine } from './engine/metered-engine.js';
 import { createAccess } from './hooks/access.js';
 import { BackendHooks } from './hooks/backend-hooks.js';

@@ -33,7 +33,7 @@ const dataMissing = { error: 'expected "data": any JSON value', path: ['data'] }
 export const publishBody = z
   .strictObject({
     channel,
-    data: z.unknown(),
+    data: z.unknown().optional(),
     key: key.optional(),
     ttl: positiveMs.optional(),
     ifOffset: z
@@ -52,7 +52,7 @@ export const broadcastBody = z
       .max(MAX_BROADCAST_CHANNELS, { error: `expected 1-${MAX_BROADCAST_CHANNELS} channel names` })
       .optional(),
     pattern: z.string({ error: 'expected a channel pattern such as "news.*"' }).optional(),
-    data: z.unknown(),
+    data: z.unknown().optional(),
     key: key.optional(),
     ttl: positiveMs.optional(),
   })
@@ -61,7 +61,9 @@ export const broadcastBody = z
     error: 'expected exactly one of "channels" or "pattern"',
   });
 
-export const stateBody = z.strictObject({ channel, data: z.unknown() }).refine(hasData, dataMissing);
+export const stateBody = z
+  .strictObject({ channel, data: z.unknown().optional() })
+  .refine(hasData, dataMissing);
 
 const errorCodes = Object.values(ErrorCode) as [ErrorCode, ...ErrorCode[]];
 

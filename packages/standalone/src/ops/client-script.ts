@@ -1,5 +1,4 @@
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 
 /**
  * The browser client as one plain script that defines the global `Tidings`, so a page of an app
@@ -20,6 +19,8 @@ export class ClientScript {
 }
 
 async function bundle(): Promise<string> {
+  // Loaded on first use: a server that never serves the script never loads the bundler.
+  const { build } = await import('esbuild');
   const entry = fileURLToPath(import.meta.resolve('@tidings/client'));
   const result = await build({
     entryPoints: [entry],

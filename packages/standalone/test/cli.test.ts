@@ -1,0 +1,208 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { API_KEY, api, openSse, runTidings, serve, tempConfig } from './support.js';
+
+const GOOD = { port: 0, host: '127.0.0.1', apiKey: API_KEY, logLevel: 'info' };
+
+describe('tidings serve', () => {
+  test('starts with a good config: logs "listening", serves health, the API and SSE; SIGTERM exits 0', async () => {
+    const file = await tempConfig(GOOD);
+    const server = await serve(['--config', file]);
+    const listening = server.logs.find((entry) => entry.msg === 'listening')!;
+    assert.equal(listening.engine, 'memory');
+    assert.equal(listening.api, true);
+
+    const health = await fetch(`${server.url}/healthz`);
+    assert.equal(health.status, 200);
+    assert.deepEqual(await health.json(), { status: 'ok' });
+
+    const sse = await openSse(`${server.url}/tidings/sse?channel=news`);
+    await sse.next((frame) => frame.type === 'subscribed');
+    const published = await api(server.url, 'POST', '/publish', { channel: 'news', data: { title: 'hi' } });
+    assert.equal(published.status, 200);
+    assert.equal(published.body.type, 'ack');
+    assert.equal(published.body.offset, 1);
+    const message = await sse.next((frame) => frame.type === 'message');
+    assert.deepEqual(message.data, { title: 'hi' });
+
+    const { code, signal } = await server.stop();
+    assert.equal(signal, null);
+    assert.equal(code, 0);
+    assert.ok(server.logs.some((entry) => entry.msg === 'stopped'));
+    // Never a token or payload in the logs.
+    assert.ok(!JSON.stringify(server.logs).includes(API_KEY));
+    assert.ok(!JSON.stringify(server.logs).includes('"title"'));
+  });
+
+  test('--port and --host override the file', async () => {
+    const file = await tempConfig({ ...GOOD, port: 1, host: 'nowhere.invalid' });
+    const server = await serve(['--config', file, '--port', '0', '--host', '127.0.0.1']);
+    assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+  });
+
+  test('environment variables override the file: TIDINGS_API_KEY, TIDINGS_PORT, TIDINGS_LOG_LEVEL', async () => {
+    const file = await tempConfig({ ...GOOD, port: 1 });
+    const envKey = 'key-from-the-environment-42';
+    const server = await serve(['--config', file], {
+      TIDINGS_API_KEY: envKey,
+      TIDINGS_PORT: '0',
+      TIDINGS_LOG_LEVEL: 'debug',
+    });
+    const withFileKey = await api(server.url, 'POST', '/publish', { channel: 'a', data: 1 });
+    assert.equal(withFileKey.status, 401);
+    const withEnvKey = await api(
+      server.url,
+      'POST',
+      '/publish',
+      { channel: 'a', data: 1 },
+      { 'x-api-key': envKey },
+    );
+    assert.equal(withEnvKey.status, 200);
+    // debug level: API requests are logged, without their bodies.
+    assert.ok(server.logs.some((entry) => entry.msg === 'api request' && entry.endpoint === 'publish'));
+  });
+
+  test('TIDINGS_CONFIG names the file; without any file the defaults serve (memory engine)', async () => {
+    const file = await tempConfig(GOOD);
+    const fromEnv = await serve([], { TIDINGS_CONFIG: file });
+    assert.equal((await api(fromEnv.url, 'GET', '/channels')).status, 200);
+    const defaults = await serve(['--port', '0', '--host', '127.0.0.1']);
+    const off = await api(defaults.url, 'GET', '/channels');
+    assert.equal(off.status, 401);
+    assert.equal(off.body.message, 'the HTTP API is off: no apiKey is configured');
+  });
+});
+
+describe('tidings check and bad configurations (exit 2, one line per wrong field)', {
+  concurrency: 4,
+}, () => {
+  test('check accepts a good config', async () => {
+    const file = await tempConfig({
+      ...GOOD,
+      engine: { type: 'redis', url: 'redis://:secret@127.0.0.1:6379' },
+    });
+    const result = await runTidings(['check', '--config', file]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(
+      result.stdout,
+      `${file}: OK (listen 127.0.0.1:0, path /tidings, engine redis redis://127.0.0.1:6379 prefix tidings:, api on at /api, auth none, hooks none)\n`,
+    );
+    assert.ok(!result.stdout.includes('secret'), 'no password from the URL');
+  });
+
+  const cases: { name: string; config: unknown; env?: Record<string, string>; lines: string[] }[] = [
+    {
+      name: 'a redis engine with an http URL',
+      config: { engine: { type: 'redis', url: 'http://127.0.0.1:6379' } },
+      lines: ['config.engine.url: expected a redis:// URL'],
+    },
+    {
+      name: 'an unknown engine type',
+      config: { engine: { type: 'kafka' } },
+      lines: ['config.engine.type: expected "memory", "redis" or "nats"'],
+    },
+    {
+      name: 'a misspelt field, a port as text, a short API key',
+      config: { prot: 8080, port: '8080', apiKey: 'short' },
+      lines: [
+        'config.port: expected an integer from 0 to 65535',
+        'config.apiKey: expected a key of at least 16 characters',
+        'config.prot: unknown field',
+      ],
+    },
+    {
+      name: 'JWT with both a secret and a public key, and a short secret',
+      config: { jwt: { secret: 'too-short', publicKey: 'not a key' } },
+      lines: [
+        'config.jwt.secret: expected a secret of at least 32 bytes',
+        'config.jwt.publicKey: expected a PEM public key ("-----BEGIN PUBLIC KEY-----…")',
+        'config.jwt: expected exactly one of "secret" or "publicKey" (keys are local: no JWKS URL)',
+      ],
+    },
+    {
+      name: 'hooks with a bad URL and timeout, history with a bad pattern',
+      config: {
+        hooks: { connect: 'ftp://backend/connect', timeoutMs: 0 },
+        history: { 'chat room': { size: 10 }, 'chat.*': { size: -1 } },
+      },
+      lines: [
+        'config.history["chat room"]: invalid key: expected a channel name or pattern such as "chat.*"',
+        'config.history["chat.*"].size: expected a positive number of messages',
+        'config.hooks.connect: expected an http:// or https:// URL',
+        'config.hooks.timeoutMs: expected a number of milliseconds from 1 to 60000',
+      ],
+    },
+    {
+      name: 'origins with a path, NATS servers with a space',
+      config: {
+        origins: ['https://app.example.com/app'],
+        engine: { type: 'nats', servers: ['nats://a:4222', 'b c'] },
+      },
+      lines: [
+        'config.engine.servers[1]: expected a NATS server such as "nats://127.0.0.1:4222" or "127.0.0.1:4222"',
+        'config.origins[0]: expected an origin such as "https://app.example.com" (scheme, host, port; no path)',
+      ],
+    },
+    {
+      name: 'a bad value from the environment names the variable',
+      config: { port: 8080 },
+      env: { TIDINGS_PORT: 'eighty', TIDINGS_ENGINE_URL: 'redis//nohost', TIDINGS_ENGINE: 'redis' },
+      lines: [
+        'config.port: expected an integer from 0 to 65535 (from TIDINGS_PORT)',
+        'config.engine.url: expected a redis:// URL (from TIDINGS_ENGINE_URL)',
+      ],
+    },
+    {
+      name: 'the API path on top of the client path',
+      config: { path: '/rt', apiPath: '/rt/api' },
+      lines: ['config.apiPath: expected a path apart from path "/rt"'],
+    },
+  ];
+  for (const { name, config, env, lines } of cases) {
+    test(name, async () => {
+      const file = await tempConfig(config);
+      for (const command of ['check', 'serve']) {
+        const result = await runTidings([command, '--config', file], env);
+        assert.equal(result.code, 2, `${command}: ${result.stderr}`);
+        assert.equal(result.stderr, [`tidings: invalid configuration (${file})`, ...lines, ''].join('\n'));
+      }
+    });
+  }
+
+  test('invalid JSON says where', async () => {
+    const file = await tempConfig('{\n  "port": 8080,\n  "host": "x",,\n}');
+    const result = await runTidings(['check', '--config', file]);
+    assert.equal(result.code, 2);
+    assert.match(
+      result.stderr,
+      /^tidings: invalid configuration \(.*\)\nconfig: .* is not valid JSON at line 3, column 15: /,
+    );
+  });
+
+  test('a missing file, an unknown option, an unknown command', async () => {
+    const missing = await runTidings(['check', '--config', '/nonexistent/tidings.json']);
+    assert.equal(missing.code, 2);
+    assert.equal(
+      missing.stderr,
+      'tidings: invalid configuration (/nonexistent/tidings.json)\nconfig: cannot read /nonexistent/tidings.json (ENOENT)\n',
+    );
+    const option = await runTidings(['serve', '--prot', '80']);
+    assert.equal(option.code, 2);
+    assert.match(option.stderr, /^tidings: Unknown option '--prot'/);
+    const command = await runTidings(['start']);
+    assert.equal(command.code, 2);
+    assert.match(command.stderr, /^tidings: unknown command "start"\nUsage:/);
+    const help = await runTidings(['--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /^Usage:\n {2}tidings serve/);
+  });
+
+  test('a port already in use fails the start with exit 1', async () => {
+    const first = await serve(['--port', '0', '--host', '127.0.0.1']);
+    const port = new URL(first.url).port;
+    const second = await runTidings(['serve', '--port', port, '--host', '127.0.0.1']);
+    assert.equal(second.code, 1);
+    assert.match(second.stderr, /could not start: listen EADDRINUSE/);
+  });
+});
