@@ -3,9 +3,10 @@
 // reference). Every subscriber is checked for exactly 1..N in order.
 //
 //   npx tsx bench/scale-out.ts [--engines memory,redis,nats] [--subs 200] [--rate 200]
-//                              [--seconds 5] [--payload 100] [--window 20000]
+//                              [--seconds 5] [--payload 100] [--window 20000] [--repeat 1]
 //
-// Each run prints one JSON line (stdout) as it finishes, then a table of them all.
+// Each run prints one JSON line (stdout) as it finishes, then a table: with --repeat N, the median of
+// each column over the N runs (and the fewest complete subscribers), since a shared machine is noisy.
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -35,6 +36,7 @@ interface Options {
   seconds: number;
   payload: number;
   window: number;
+  repeat: number;
 }
 
 interface RunResult {
@@ -80,6 +82,7 @@ function parseOptions(argv: string[]): Options {
       seconds: { type: 'string', default: '5' },
       payload: { type: 'string', default: '100' },
       window: { type: 'string', default: '20000' },
+      repeat: { type: 'string', default: '1' },
     },
   });
   const engines = values.engines.split(',').map((e) => e.trim()) as EngineKind[];
@@ -98,6 +101,7 @@ function parseOptions(argv: string[]): Options {
     seconds,
     payload: number('payload'),
     window: number('window'),
+    repeat: Math.max(1, Math.round(number('repeat'))),
   };
 }
 
@@ -296,6 +300,30 @@ async function run(engine: EngineKind, rate: number, options: Options): Promise<
   }
 }
 
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** One row per engine and rate: each number the median over the repeats, `complete` the worst. */
+function medians(results: RunResult[]): RunResult[] {
+  const groups = new Map<string, RunResult[]>();
+  for (const r of results) {
+    const key = `${r.engine} ${r.rate}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  return [...groups.values()].map((runs) => {
+    const out = { ...runs[0] } as Record<string, unknown>;
+    for (const [key, value] of Object.entries(runs[0])) {
+      if (typeof value === 'number') out[key] = median(runs.map((r) => r[key as keyof RunResult] as number));
+    }
+    out.serverCpuPct = runs[0].serverCpuPct.map((_, i) => median(runs.map((r) => r.serverCpuPct[i])));
+    out.complete = Math.min(...runs.map((r) => r.complete));
+    return out as unknown as RunResult;
+  });
+}
+
 function table(results: RunResult[]): string {
   const header = [
     'engine',
@@ -344,15 +372,18 @@ async function main(): Promise<number> {
       continue;
     }
     for (const rate of [options.rate, 0]) {
-      console.error(
-        `${engine}: ${rate === 0 ? 'max rate' : `${rate} msg/s`} for ${options.seconds} s, ${options.subs} subscribers`,
-      );
-      const result = await run(engine, rate, options);
-      results.push(result);
-      console.log(JSON.stringify(result));
+      for (let i = 0; i < options.repeat; i++) {
+        console.error(
+          `${engine}: ${rate === 0 ? 'max rate' : `${rate} msg/s`} for ${options.seconds} s, ${options.subs} subscribers`,
+        );
+        const result = await run(engine, rate, options);
+        results.push(result);
+        console.log(JSON.stringify(result));
+      }
     }
   }
-  console.log(`\n${table(results)}`);
+  if (options.repeat > 1) console.log(`\nmedians of ${options.repeat} runs each:`);
+  console.log(`\n${table(medians(results))}`);
   const bad = results.filter((r) => r.complete !== r.subscribers || r.publishErrors > 0);
   for (const r of bad) console.error(`${r.engine} rate ${r.rate}: ${r.problems.join('; ') || 'incomplete'}`);
   return bad.length > 0 ? 1 : 0;
