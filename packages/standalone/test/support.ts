@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
@@ -139,12 +140,26 @@ export async function serve(
   return { url, child, logs, stderr: () => stderr, exited, stop };
 }
 
-/** Starts the server in this process on 127.0.0.1, port 0, with logs off; closed after the tests. */
-export async function startInProcess(config: ConfigInput = {}): Promise<Standalone> {
+/**
+ * Starts the server in this process on 127.0.0.1, port 0, closed after the tests. Logs go to `logs`
+ * (parsed) when given, else nowhere (TIDINGS_TEST_LOG=1: stdout).
+ */
+export async function startInProcess(
+  config: ConfigInput = {},
+  logs?: Record<string, unknown>[],
+): Promise<Standalone> {
   const validated = validateConfig({ host: '127.0.0.1', port: 0, apiKey: API_KEY, ...config });
-  const standalone = await startStandalone(validated, {
-    logger: createLogger(process.env.TIDINGS_TEST_LOG === '1' ? 'debug' : 'silent'),
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) if (line) logs?.push(JSON.parse(line));
+      done();
+    },
   });
+  const logger =
+    logs !== undefined
+      ? createLogger('debug', sink)
+      : createLogger(process.env.TIDINGS_TEST_LOG === '1' ? 'debug' : 'silent');
+  const standalone = await startStandalone(validated, { logger });
   after(() => standalone.close());
   return standalone;
 }
