@@ -331,9 +331,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
         break;
       case FrameType.message:
       case FrameType.snapshot:
-        for (const subscription of this.#subscriptions.values()) {
-          if (subscription.matches(frame.channel)) subscription.receive(frame);
-        }
+        // A pattern's messages name it, so a channel subscribed both ways gets each message once per subscription.
+        this.#subscriptions.get(frame.pattern ?? frame.channel)?.receive(frame);
         break;
       case FrameType.disconnect:
         // Every transport ends with this frame when the server ends it on purpose (and a long-poll

@@ -2,7 +2,6 @@ import {
   FrameType,
   type MessageFrame,
   type Position,
-  patternMatcher,
   type ResetFrame,
   type SinceSpec,
   type SnapshotFrame,
@@ -58,7 +57,6 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   readonly #since: SinceSpec;
   readonly #positions = new Map<string, Position>();
   readonly #persistence: Persistence | undefined;
-  readonly #matches: (channel: string) => boolean;
   /** @internal Refusals in a row that asked to retry, for the backoff. */
   tries = 0;
 
@@ -76,7 +74,6 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     this.#handler = handler;
     this.#since = since;
     this.#persistence = persistence;
-    this.#matches = patternMatcher(channel);
     const start = typeof since === 'object' ? since : persistence?.position(channel);
     if (start) this.#positions.set(channel, start);
   }
@@ -92,11 +89,6 @@ export class Subscription extends Emitter<SubscriptionEvents> {
 
   unsubscribe(): void {
     this.#owner.unsubscribe(this);
-  }
-
-  /** @internal Whether a message of this channel is for this subscription. */
-  matches(channel: string): boolean {
-    return this.#matches(channel);
   }
 
   /** @internal Where to (re)start: after the position if there is one. */

@@ -64,6 +64,20 @@ for (const transport of Object.values(TransportName)) {
   describe(`over ${transport}`, () => {
     const transports = [transport];
 
+    if (transport === 'websocket' || transport === 'sse' || transport === 'stream') {
+      test('a channel subscribed exactly and through a pattern: each subscription gets each message once', async (t) => {
+        const server = await serve(t);
+        const client = open(t, server, { transports });
+        const exact = await collect(client, 'room.a');
+        const pattern = await collect(client, 'room.*');
+        await publishRange(server.hub, 'room.a', 0, 50);
+        await server.hub.publish('room.b', 'b');
+        await waitFor(() => exact.length >= 50 && pattern.length >= 51, TIMEOUT_MS, 'both subscriptions');
+        assert.deepEqual(datas(exact), range(0, 50));
+        assert.deepEqual(datas(pattern), [...range(0, 50), 'b']);
+      });
+    }
+
     test('delivers 200 messages published from the hub exactly once, in order', async (t) => {
       const server = await serve(t);
       const client = open(t, server, { transports });

@@ -41,7 +41,29 @@ export interface RefreshFrame {
 export interface PongFrame {
   type: typeof FrameType.pong;
 }
-export type ClientFrame = SubscribeFrame | UnsubscribeFrame | PublishFrame | RefreshFrame | PongFrame;
+/** Asks who is in a channel (authorized like a subscribe; the connection need not be subscribed). */
+export interface PresenceRequestFrame {
+  type: typeof FrameType.presence;
+  id?: number;
+  channel: string;
+}
+export type ClientFrame =
+  | SubscribeFrame
+  | UnsubscribeFrame
+  | PublishFrame
+  | RefreshFrame
+  | PongFrame
+  | PresenceRequestFrame;
+
+/** One connection in a channel's presence. A user with two tabs open is two members with the same `user`. */
+export interface PresenceMember {
+  /** The connection id (the `client` of its `welcome`). */
+  client: string;
+  /** The identity id. */
+  user: string;
+  /** The identity's `info`, as the server's authenticate gave it. */
+  info?: Record<string, unknown>;
+}
 
 // Server → client
 
@@ -84,6 +106,8 @@ export interface AckFrame {
 export interface MessageFrame {
   type: typeof FrameType.message;
   channel: string;
+  /** Present when the message is delivered for a pattern subscription: the pattern. */
+  pattern?: string;
   epoch: string;
   offset: number;
   ts: number;
@@ -92,6 +116,7 @@ export interface MessageFrame {
 export interface SnapshotFrame {
   type: typeof FrameType.snapshot;
   channel: string;
+  pattern?: string;
   epoch: string;
   offset: number;
   ts: number;
@@ -120,6 +145,24 @@ export interface DisconnectFrame {
   reason: string;
   reconnect: boolean;
 }
+/** The reply to a `presence` request: the channel's members now. */
+export interface PresenceFrame {
+  type: typeof FrameType.presence;
+  id?: number;
+  channel: string;
+  members: PresenceMember[];
+}
+/** A member came into (`join`) or left (`leave`) a channel this connection is subscribed to. */
+export interface JoinFrame {
+  type: typeof FrameType.join;
+  channel: string;
+  member: PresenceMember;
+}
+export interface LeaveFrame {
+  type: typeof FrameType.leave;
+  channel: string;
+  member: PresenceMember;
+}
 export type ServerFrame =
   | WelcomeFrame
   | SubscribedFrame
@@ -131,7 +174,10 @@ export type ServerFrame =
   | ResetFrame
   | ErrorFrame
   | PingFrame
-  | DisconnectFrame;
+  | DisconnectFrame
+  | PresenceFrame
+  | JoinFrame
+  | LeaveFrame;
 
 function invalid(field: string, expected: string): TidingsError {
   return new TidingsError(Codes.invalidField, `field "${field}" must be ${expected}`, { field });
@@ -214,6 +260,10 @@ export function validateClientFrame(value: unknown): ClientFrame {
       return withId({ type: FrameType.refresh, token: frame.token });
     case FrameType.pong:
       return { type: FrameType.pong };
+    case FrameType.presence:
+      // A pattern has no members: presence is per channel.
+      assertChannelName(frame.channel);
+      return withId({ type: FrameType.presence, channel: frame.channel });
     default:
       throw new TidingsError(
         Codes.unknownFrame,

@@ -48,7 +48,7 @@ export class Feed implements StreamListener {
   message(message: EngineMessage): void {
     if (this.#matches !== undefined && !this.#matches(message.channel)) return;
     if (this.#matches === undefined) this.note(message);
-    const envelope = new Envelope(message);
+    const envelope = new Envelope(message, false, this.#matches === undefined ? undefined : this.key);
     for (const subscription of this.subscriptions) subscription.offer(envelope);
   }
 

@@ -31,13 +31,15 @@ export class Envelope implements Message {
   readonly expiresAt?: number;
   /** Scope id whose subscriptions must not receive it (a publish with `echo: false`). */
   readonly origin?: string;
+  /** The pattern subscription it travels for, if any: the client routes it by this. */
+  readonly pattern?: string;
   /** The data as JSON text. */
   readonly json: string;
   #data: unknown;
   #parsed = false;
   #frame: string | undefined;
 
-  constructor(source: EngineMessage | (Snapshot & { channel: string }), snapshot = false) {
+  constructor(source: EngineMessage | (Snapshot & { channel: string }), snapshot = false, pattern?: string) {
     this.channel = source.channel;
     this.epoch = source.epoch;
     this.offset = source.offset;
@@ -47,6 +49,7 @@ export class Envelope implements Message {
     if ('id' in source && source.id !== undefined) this.id = source.id;
     if ('expiresAt' in source && source.expiresAt !== undefined) this.expiresAt = source.expiresAt;
     if ('origin' in source && source.origin !== undefined) this.origin = source.origin;
+    if (pattern !== undefined) this.pattern = pattern;
     Object.freeze(this);
   }
 
@@ -62,7 +65,8 @@ export class Envelope implements Message {
   get frame(): string {
     if (this.#frame === undefined) {
       const type = this.snapshot ? FrameType.snapshot : FrameType.message;
-      this.#frame = `{"type":"${type}","channel":${JSON.stringify(this.channel)},"epoch":"${this.epoch}","offset":${this.offset},"ts":${this.ts},"data":${this.json}}`;
+      const via = this.pattern === undefined ? '' : `,"pattern":${JSON.stringify(this.pattern)}`;
+      this.#frame = `{"type":"${type}","channel":${JSON.stringify(this.channel)}${via},"epoch":"${this.epoch}","offset":${this.offset},"ts":${this.ts},"data":${this.json}}`;
     }
     return this.#frame;
   }

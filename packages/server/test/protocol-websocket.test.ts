@@ -144,6 +144,24 @@ describe('websocket: delivery', () => {
     );
   });
 
+  test('a channel subscribed both exactly and through a pattern: one frame per subscription, the pattern named', async (t) => {
+    const srv = await server(t);
+    const ws = await client(t, `${srv.wsUrl}/ws`);
+    await ws.subscribe('room.a', 1);
+    await ws.subscribe('room.*', 2);
+    for (let i = 1; i <= 3; i++) await srv.hub.publish('room.a', i);
+    await until(() => ws.frames.filter(isMessage('room.a')).length === 6);
+    const messages = ws.frames.filter(isMessage('room.a'));
+    assert.deepEqual(
+      messages.filter((f) => f.pattern === undefined).map((f) => f.offset),
+      [1, 2, 3],
+    );
+    assert.deepEqual(
+      messages.filter((f) => f.pattern === 'room.*').map((f) => f.offset),
+      [1, 2, 3],
+    );
+  });
+
   test('unsubscribe ends delivery; unsubscribing twice is NOT_SUBSCRIBED', async (t) => {
     const srv = await server(t);
     const ws = await client(t, `${srv.wsUrl}/ws`);
