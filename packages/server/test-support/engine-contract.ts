@@ -341,7 +341,8 @@ export function engineContract(name: string, setup: EngineContractSetup): void {
         const engine = await open(t);
         const withSnapshot = stem();
         const withSubscriber = stem();
-        const policy = { ...POLICY, ttlMs: 150 };
+        // Generous enough that a loaded CI machine reads the fresh messages before they expire.
+        const policy = { ...POLICY, ttlMs: 1_500 };
         const sub = await collect(engine, withSubscriber);
         const before = {
           snapshot: await engine.position(withSnapshot),
@@ -352,7 +353,7 @@ export function engineContract(name: string, setup: EngineContractSetup): void {
         }
         await engine.setSnapshot(withSnapshot, data('state'), policy);
         assert.deepEqual(offsets((await engine.read(withSnapshot, 0, 10)).messages), [1, 2, 3]);
-        await sleep(400);
+        await sleep(2_000);
         for (const [channel, { epoch }] of [
           [withSnapshot, before.snapshot],
           [withSubscriber, before.subscriber],
