@@ -2,7 +2,10 @@
 
 export const PROTOCOL_VERSION = 1;
 
-/** Frame `type` values. Client → server: subscribe, unsubscribe, publish, refresh, pong. Server → client: the rest. */
+/**
+ * Frame `type` values. Client → server: subscribe, unsubscribe, publish, refresh, pong, presence.
+ * Server → client: the rest, and presence (the reply).
+ */
 export const FrameType = {
   welcome: 'welcome',
   subscribe: 'subscribe',
@@ -20,6 +23,9 @@ export const FrameType = {
   refresh: 'refresh',
   refreshed: 'refreshed',
   disconnect: 'disconnect',
+  presence: 'presence',
+  join: 'join',
+  leave: 'leave',
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -50,6 +56,7 @@ export const Endpoint = {
   longpoll: '/longpoll',
   poll: '/poll',
   publish: '/publish',
+  presence: '/presence',
 } as const;
 
 export const DEFAULT_MOUNT_PATH = '/tidings';

@@ -17,6 +17,8 @@ export const ErrorCode = {
   notSubscribed: 'NOT_SUBSCRIBED',
   tooManySubscriptions: 'TOO_MANY_SUBSCRIPTIONS',
   conflict: 'CONFLICT',
+  /** The server does not offer this here: presence of a channel without presence, or an engine without it. */
+  unsupported: 'UNSUPPORTED',
   // Who you are, or what you may do.
   unauthorized: 'UNAUTHORIZED',
   tokenExpired: 'TOKEN_EXPIRED',
@@ -49,6 +51,7 @@ const actions: Record<ErrorCode, ErrorAction> = {
   NOT_SUBSCRIBED: 'fatal',
   TOO_MANY_SUBSCRIPTIONS: 'fatal',
   CONFLICT: 'fatal',
+  UNSUPPORTED: 'fatal',
   UNAUTHORIZED: 'fatal',
   TOKEN_EXPIRED: 'reconnect',
   FORBIDDEN: 'fatal',
