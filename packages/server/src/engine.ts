@@ -1,4 +1,4 @@
-import type { Position } from '@tidings/protocol';
+import type { Position, PresenceMember } from '@tidings/protocol';
 
 /**
  * The engine is where channels live: it assigns positions, keeps history and snapshots, remembers
@@ -35,6 +35,11 @@ export interface Engine {
   channels(pattern: string): Promise<string[]>;
   /** Resolves once the engine's connections are up. */
   ready?(): Promise<void>;
+  /**
+   * Who is in which channel, across every process. Optional: without it the hub refuses presence with
+   * UNSUPPORTED. The presence contract suite (`@tidings/server/testing`) checks an implementation.
+   */
+  readonly presence?: EnginePresence;
   close(): Promise<void>;
 }
 
@@ -103,3 +108,38 @@ export interface Snapshot extends Position {
   /** JSON text. */
   data: string;
 }
+
+/**
+ * Presence: the members of each channel, and their join and leave events. The member list is the truth;
+ * events are live only and best effort (none is replayed, one may be lost when a connection drops), so
+ * a listener that must be exact fetches `members` again after a gap.
+ *
+ * Liveness belongs to the engine: a member joined through an engine stays until `leave`, or until that
+ * engine can no longer vouch for it (closed, or its process died). An engine shared by several processes
+ * keeps its members alive itself (Redis: a refresh every TTL / 3) and removes those another process
+ * stopped refreshing, with a `leave` event, once their TTL has passed. `close()` removes its members.
+ */
+export interface EnginePresence {
+  /**
+   * Adds the member (its `client` is the key) to the channel, with a `join` event if it was not there
+   * already; joined again, it keeps its place and takes the new `info`, without an event.
+   */
+  join(channel: string, member: PresenceMember): Promise<void>;
+  /** Removes the connection's member, with a `leave` event if it was there. */
+  leave(channel: string, client: string): Promise<void>;
+  /** The channel's members now, from every process, in no particular order. */
+  members(channel: string): Promise<PresenceMember[]>;
+  /**
+   * Streams the join and leave events of a channel, or of every channel matching a pattern, from every
+   * process. Resolves once live; the returned function ends it.
+   */
+  subscribe(channelOrPattern: string, listener: PresenceListener): Promise<() => void>;
+}
+
+export interface PresenceEvent {
+  type: 'join' | 'leave';
+  channel: string;
+  member: PresenceMember;
+}
+
+export type PresenceListener = (event: PresenceEvent) => void;

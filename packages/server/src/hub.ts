@@ -5,6 +5,7 @@ import {
   ErrorCode,
   isPattern,
   type Position,
+  type PresenceMember,
   parseSince,
   Since,
   type SinceSpec,
@@ -12,10 +13,21 @@ import {
 } from '@tidings/protocol';
 import { Channel } from './channel.js';
 import { encodeData } from './encode-data.js';
-import type { Engine, PublishRequest, PublishResult, ReadResult, RetentionPolicy } from './engine.js';
+import type {
+  Engine,
+  EnginePresence,
+  PresenceEvent,
+  PresenceListener,
+  PublishRequest,
+  PublishResult,
+  ReadResult,
+  RetentionPolicy,
+} from './engine.js';
 import { Feed } from './feed.js';
 import { MemoryEngine } from './memory-engine.js';
 import { Envelope, type Message } from './message.js';
+import { PresenceFeed } from './presence-feed.js';
+import { toPresenceMember } from './presence-member.js';
 import { type RetentionConfig, RetentionRules } from './retention.js';
 import { Scope } from './scope.js';
 import {
@@ -50,6 +62,11 @@ export interface SubscribeOptions {
   onReset?: (reset: ResetNotice) => void | PromiseLike<void>;
   /** Called first, in order with messages, with the position delivery starts after. */
   onStart?: (start: ResetNotice) => void | PromiseLike<void>;
+  /**
+   * Called with each join and leave of the channel's (or the pattern's channels') members, as they
+   * happen: live only, best effort, not ordered with messages. Needs an engine with presence.
+   */
+  onPresence?: (event: PresenceEvent) => void;
 }
 
 export interface PublishOptions {
@@ -93,6 +110,11 @@ export class Hub {
   readonly #onError: (error: unknown, context: { channel: string }) => void;
   readonly #feeds = new Map<string, Feed>();
   readonly #subscriptions = new Set<SubscriptionImpl>();
+  readonly #presenceFeeds = new Map<string, PresenceFeed>();
+  readonly #presenceListeners = new Map<
+    SubscriptionImpl,
+    { feed: PresenceFeed; listener: PresenceListener }
+  >();
   readonly #host: SubscriptionHost;
   readonly #now: () => number;
   #closed = false;
@@ -149,6 +171,10 @@ export class Hub {
     if (pattern && since !== Since.now) {
       throw new TidingsError(ErrorCode.invalidField, 'a pattern subscription can only start from "now"');
     }
+    const { onPresence } = options;
+    if (onPresence !== undefined && typeof onPresence !== 'function')
+      throw new TidingsError(ErrorCode.invalidField, 'onPresence must be a function');
+    const presence = onPresence === undefined ? undefined : this.#presenceFeed(channel);
     let feed = this.#feeds.get(channel);
     if (feed === undefined) {
       feed = new Feed(this.engine, channel, pattern);
@@ -166,10 +192,22 @@ export class Hub {
       pattern,
       handler,
       { onReset: options.onReset, onStart: options.onStart, scope },
-      (sub, tracker) => this.#start(sub, joined, tracker, since, position),
+      (sub, tracker) => {
+        const started = this.#start(sub, joined, tracker, since, position);
+        if (presence === undefined) return started;
+        // Ready means both streams are live; the message stream starts exactly as without presence.
+        return Promise.all([started, this.#startOrFail(sub, presence.ready)]).then(([start]) => start);
+      },
     );
     joined.subscriptions.add(subscription);
     this.#subscriptions.add(subscription);
+    if (presence !== undefined && onPresence !== undefined) {
+      const listener: PresenceListener = (event) => {
+        if (!subscription.closed) onPresence(event);
+      };
+      presence.listeners.add(listener);
+      this.#presenceListeners.set(subscription, { feed: presence, listener });
+    }
     return subscription;
   }
 
@@ -359,6 +397,37 @@ export class Hub {
     return { epoch: read.epoch, offset: read.offset, messages };
   }
 
+  /**
+   * Who is in the channel now, in every process: one member per connection (or `join` call). Rejects
+   * with UNSUPPORTED when the engine has no presence.
+   */
+  async presence(channel: string): Promise<PresenceMember[]> {
+    this.#assertOpen();
+    assertChannelName(channel);
+    return this.#engineCall(this.#presence().members(channel));
+  }
+
+  /**
+   * Adds a member to the channel's presence (again: updates its `info`). It stays until `leave`, or until
+   * this process stops vouching for it (the engine closes, or the process dies: after the engine's TTL).
+   * A server does this for each connection subscribed to a channel of its `presence` option.
+   */
+  async join(channel: string, member: PresenceMember): Promise<void> {
+    this.#assertOpen();
+    assertChannelName(channel);
+    const plain = toPresenceMember(member, this.#maxMessageBytes);
+    return this.#engineCall(this.#presence().join(channel, plain));
+  }
+
+  /** Removes the member with this `client` from the channel's presence. */
+  async leave(channel: string, client: string): Promise<void> {
+    this.#assertOpen();
+    assertChannelName(channel);
+    if (typeof client !== 'string' || client === '')
+      throw new TidingsError(ErrorCode.invalidField, 'client must be a non-empty string');
+    return this.#engineCall(this.#presence().leave(channel, client));
+  }
+
   /** How many subscriptions of this process follow exactly this channel (or pattern): clients and handlers alike. */
   subscriberCount(channel: string): number {
     return this.#feeds.get(channel)?.subscriptions.size ?? 0;
@@ -378,6 +447,18 @@ export class Hub {
 
   #detach(subscription: SubscriptionImpl): void {
     this.#subscriptions.delete(subscription);
+    const presence = this.#presenceListeners.get(subscription);
+    if (presence !== undefined) {
+      this.#presenceListeners.delete(subscription);
+      presence.feed.listeners.delete(presence.listener);
+      if (
+        presence.feed.listeners.size === 0 &&
+        this.#presenceFeeds.get(subscription.channel) === presence.feed
+      ) {
+        this.#presenceFeeds.delete(subscription.channel);
+        presence.feed.close();
+      }
+    }
     const feed = this.#feeds.get(subscription.channel);
     if (feed === undefined) return;
     feed.subscriptions.delete(subscription);
@@ -385,6 +466,23 @@ export class Hub {
       this.#feeds.delete(subscription.channel);
       feed.close();
     }
+  }
+
+  #presence(): EnginePresence {
+    const presence = this.engine.presence;
+    if (presence === undefined) {
+      throw new TidingsError(ErrorCode.unsupported, 'this engine does not track presence');
+    }
+    return presence;
+  }
+
+  #presenceFeed(channel: string): PresenceFeed {
+    let feed = this.#presenceFeeds.get(channel);
+    if (feed === undefined) {
+      feed = new PresenceFeed(this.#presence(), channel, (error) => this.#report(error, channel));
+      this.#presenceFeeds.set(channel, feed);
+    }
+    return feed;
   }
 
   #report(error: unknown, channel: string): void {

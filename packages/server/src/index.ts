@@ -3,6 +3,7 @@ export {
   isChannelName,
   isPattern,
   type Position,
+  type PresenceMember,
   Since,
   type SinceSpec,
   TidingsError,
@@ -20,6 +21,9 @@ export { Channel } from './channel.js';
 export type {
   Engine,
   EngineMessage,
+  EnginePresence,
+  PresenceEvent,
+  PresenceListener,
   PublishRequest,
   PublishResult,
   ReadResult,

@@ -3,6 +3,7 @@ import { ErrorCode, isPattern, type Position, patternMatcher, TidingsError } fro
 import type {
   Engine,
   EngineMessage,
+  EnginePresence,
   PublishRequest,
   PublishResult,
   ReadResult,
@@ -10,6 +11,7 @@ import type {
   Snapshot,
   StreamListener,
 } from './engine.js';
+import { MemoryPresence } from './memory-presence.js';
 
 export interface MemoryEngineOptions {
   /** Clock in ms since the Unix epoch; tests inject one to move time by hand. */
@@ -21,8 +23,11 @@ export interface MemoryEngineOptions {
    * its position) stays known while idle, ms (default 300 000).
    */
   idleTtlMs?: number;
-  /** Called when a listener throws; the default logs to stderr. Delivery to the others goes on. */
-  onListenerError?: (error: unknown, message: EngineMessage) => void;
+  /**
+   * Called when a listener throws (`message` is absent for a presence listener); the default logs to
+   * stderr. Delivery to the others goes on.
+   */
+  onListenerError?: (error: unknown, message?: EngineMessage) => void;
 }
 
 const DEFAULT_SWEEP_INTERVAL_MS = 10_000;
@@ -90,7 +95,7 @@ function defaultListenerError(error: unknown): void {
 export class MemoryEngine implements Engine {
   readonly #now: () => number;
   readonly #idleTtlMs: number;
-  readonly #onListenerError: (error: unknown, message: EngineMessage) => void;
+  readonly #onListenerError: (error: unknown, message?: EngineMessage) => void;
   readonly #channels = new Map<string, ChannelState>();
   // Listener lists are replaced, never mutated, on (un)subscribe: publish iterates them without a
   // copy, and a listener that (un)subscribes during delivery does not disturb the loop.
@@ -98,11 +103,13 @@ export class MemoryEngine implements Engine {
   #patterns: readonly PatternListener[] = [];
   #timer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
+  readonly #presence: MemoryPresence;
 
   constructor(options: MemoryEngineOptions = {}) {
     this.#now = options.now ?? Date.now;
     this.#idleTtlMs = options.idleTtlMs ?? DEFAULT_IDLE_TTL_MS;
     this.#onListenerError = options.onListenerError ?? defaultListenerError;
+    this.#presence = new MemoryPresence(this.#onListenerError);
     const interval = options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS;
     if (interval > 0 && Number.isFinite(interval)) {
       this.#timer = setInterval(() => this.sweep(), interval);
@@ -159,6 +166,10 @@ export class MemoryEngine implements Engine {
 
     this.#deliver(message);
     return result;
+  }
+
+  get presence(): EnginePresence {
+    return this.#presence;
   }
 
   async position(channel: string): Promise<Position> {
@@ -268,6 +279,7 @@ export class MemoryEngine implements Engine {
     this.#exact.clear();
     this.#patterns = [];
     this.#channels.clear();
+    this.#presence.close();
   }
 
   #assertOpen(): void {

@@ -2,10 +2,12 @@ import type { Server as HttpServer, IncomingMessage, OutgoingHttpHeaders, Server
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import {
+  assertChannelOrPattern,
   DEFAULT_MOUNT_PATH,
   Defaults,
   Endpoint,
   ErrorCode,
+  patternMatcher,
   TidingsError,
   type TransportName,
 } from '@tidings/protocol';
@@ -19,6 +21,7 @@ import type { ServerObserver } from './observer.js';
 import type { Connection, ServerContext } from './transports/context.js';
 import { error as errorFrame, toTidingsError } from './transports/frames.js';
 import { servePoll } from './transports/poll.js';
+import { servePresence } from './transports/presence.js';
 import { servePublish } from './transports/publish.js';
 import { serveSse } from './transports/sse.js';
 import { serveNdjson } from './transports/stream.js';
@@ -45,6 +48,12 @@ export interface TidingsServerOptions {
   heartbeatMs?: number;
   /** Told about deliveries, errors and disconnects, for metrics. */
   observer?: ServerObserver;
+  /**
+   * Channels (or patterns: `room.*`) with presence: each WebSocket, SSE or stream connection subscribed
+   * to one is a member, its subscribers get `join`/`leave` frames, and `presence` requests answer for
+   * it. Needs a hub whose engine has presence. Default: none.
+   */
+  presence?: string[];
 }
 
 export interface DisconnectOptions {
@@ -91,6 +100,7 @@ class Server implements TidingsServer, ServerContext {
   readonly publishLimiters: RateLimiters;
   readonly observer: ServerObserver | undefined;
   closing = false;
+  readonly #presence: ((channel: string) => boolean)[];
 
   readonly #path: string;
   readonly #websocket: WebSocketTransport;
@@ -112,6 +122,7 @@ class Server implements TidingsServer, ServerContext {
     this.connectionsPerIdentity = new ConnectionCounter(this.limits.maxConnectionsPerIdentity);
     this.publishLimiters = new RateLimiters(this.limits.publishRate);
     this.observer = options.observer;
+    this.#presence = presencePatterns(options.presence, this.hub);
     this.#path = normalizePath(options.path ?? DEFAULT_MOUNT_PATH);
     this.#websocket = new WebSocketTransport(this);
     // One timer for every connection, at half the heartbeat: a connection pings after 1-2 quiet ticks.
@@ -180,6 +191,10 @@ class Server implements TidingsServer, ServerContext {
       count++;
     }
     return count;
+  }
+
+  hasPresence(channel: string): boolean {
+    return this.#presence.some((matches) => matches(channel));
   }
 
   sendError(res: ServerResponse, cause: unknown, headers?: OutgoingHttpHeaders): void {
@@ -265,6 +280,8 @@ class Server implements TidingsServer, ServerContext {
         return servePoll(this, req, res, query, false);
       case Endpoint.publish:
         return servePublish(this, req, res, query);
+      case Endpoint.presence:
+        return servePresence(this, req, res, query);
       case Endpoint.websocket: {
         const error = new TidingsError(ErrorCode.invalidField, 'this endpoint needs a WebSocket upgrade');
         sendJson(res, 426, errorFrame(error), { ...this.origins.headers(req), upgrade: 'websocket' });
@@ -278,6 +295,17 @@ const ENDPOINTS = new Set<string>(Object.values(Endpoint));
 
 function notFound(url: string | undefined): TidingsError {
   return new TidingsError(ErrorCode.invalidField, `no such endpoint: ${splitUrl(url).path.slice(0, 200)}`);
+}
+
+/** The `presence` option as matchers; refused at once if the engine could not serve it. */
+function presencePatterns(patterns: string[] | undefined, hub: Hub): ((channel: string) => boolean)[] {
+  if (patterns === undefined || patterns.length === 0) return [];
+  if (!Array.isArray(patterns)) throw new TidingsError(ErrorCode.invalidField, 'presence must be an array');
+  for (const pattern of patterns) assertChannelOrPattern(pattern);
+  if (hub.engine.presence === undefined) {
+    throw new TidingsError(ErrorCode.unsupported, 'the presence option needs an engine with presence');
+  }
+  return patterns.map(patternMatcher);
 }
 
 function normalizePath(path: string): string {

@@ -7,11 +7,13 @@ import {
   FrameType,
   isPattern,
   type Position,
+  type PresenceMember,
   type PublishFrame,
   type SinceSpec,
   TidingsError,
 } from '@tidings/protocol';
 import { authorizePublish, authorizeSubscribe, type Identity, identify } from './auth.js';
+import type { PresenceEvent } from './engine.js';
 import { RateLimiter } from './limits.js';
 import type { Envelope } from './message.js';
 import type { ServerObserver } from './observer.js';
@@ -39,11 +41,18 @@ export interface SessionOptions {
   sink: FrameSink;
   /** Send `subscribed` frames (long-polls carry start positions in their cursor instead). Default true. */
   announce?: boolean;
+  /**
+   * Be a member of presence channels and send `join`/`leave` frames. Default true; false for polls, which
+   * last one request: a member that comes and goes with every poll would tell the others nothing true.
+   */
+  presence?: boolean;
 }
 
 /** One subscription of a session; the placeholder exists while it is being authorized. */
 class Entry {
   subscription: Subscription | undefined;
+  /** A member of the channel's presence (or on its way to be): leaves with the subscription. */
+  member = false;
   constructor(
     readonly channel: string,
     readonly id: number | undefined,
@@ -63,6 +72,7 @@ export class Session {
   readonly #request: IncomingMessage;
   readonly #sink: FrameSink;
   readonly #announce: boolean;
+  readonly #presence: boolean;
   readonly #scope: Scope;
   readonly #entries = new Map<string, Entry>();
   readonly #positions = new Map<string, Position>();
@@ -78,6 +88,7 @@ export class Session {
     this.identity = options.identity;
     this.#sink = options.sink;
     this.#announce = options.announce ?? true;
+    this.#presence = options.presence ?? true;
     this.#scope = context.hub.scope();
     this.#maxBufferedBytes = context.limits.maxBufferedBytes;
     this.#observer = context.observer;
@@ -126,6 +137,9 @@ export class Session {
       case FrameType.refresh:
         void this.refresh(frame.token, frame.id);
         break;
+      case FrameType.presence:
+        void this.presence(frame.channel, frame.id);
+        break;
       case FrameType.pong:
         break;
     }
@@ -164,6 +178,8 @@ export class Session {
       if (this.#entries.get(channel) !== entry) return;
     }
     const pattern = isPattern(channel);
+    // Presence is per channel: a pattern subscription is no member and hears no joins.
+    const member = !pattern && this.#presence && this.#context.hasPresence(channel);
     let subscription: Subscription;
     try {
       subscription = pattern
@@ -172,14 +188,22 @@ export class Session {
             since,
             onStart: (start) => this.#started(entry, start),
             onReset: this.#onReset,
+            onPresence: member ? this.#onPresence : undefined,
           });
     } catch (error) {
       this.#drop(entry, error);
       return;
     }
     entry.subscription = subscription;
+    // Joined in this same turn, before `subscribed` can reach the client: the engine applies a
+    // channel's operations in call order, so a `presence` request after `subscribed` lists this member.
+    let joined: Promise<void> | undefined;
+    if (member) {
+      entry.member = true;
+      joined = this.#context.hub.join(channel, this.#member());
+    }
     try {
-      await subscription.ready;
+      await Promise.all([subscription.ready, joined]);
       if (pattern && this.#entries.get(channel) === entry && this.#announce) {
         this.#sink.send(frames.subscribed(channel, id), false);
       }
@@ -196,7 +220,23 @@ export class Session {
     }
     this.#entries.delete(channel);
     entry.subscription?.unsubscribe();
+    this.#leave(entry);
     this.#sink.send(frames.unsubscribed(channel, id), false);
+  }
+
+  /** Answers a `presence` request: authorized like a subscribe, for a channel with presence. */
+  async presence(channel: string, id?: number): Promise<void> {
+    try {
+      await authorizeSubscribe(this.#context.hooks, this.identity, channel);
+      if (!this.#context.hasPresence(channel)) {
+        throw new TidingsError(ErrorCode.unsupported, `${channel} has no presence`);
+      }
+      const members = await this.#context.hub.presence(channel);
+      if (!this.#ended) this.#sink.send(frames.presence(channel, members, id), false);
+    } catch (error) {
+      // No `channel` on this error: it is about the request, and must not read as the subscription failing.
+      this.fail(error, id);
+    }
   }
 
   async publish(frame: PublishFrame): Promise<void> {
@@ -271,6 +311,7 @@ export class Session {
     this.#ended = true;
     clearTimeout(this.#expiry);
     this.#scope.close();
+    for (const entry of this.#entries.values()) this.#leave(entry);
     this.#entries.clear();
     this.#context.connectionsPerIdentity.release(this.identity.id);
   }
@@ -297,6 +338,29 @@ export class Session {
     this.#observer?.delivered?.();
   };
 
+  // A connection hears of the others; it is in the member list itself.
+  readonly #onPresence = (event: PresenceEvent): void => {
+    if (event.member.client === this.id) return;
+    this.#sink.send(frames.presenceEvent(event), false);
+    if (this.#sink.bufferedBytes > this.#maxBufferedBytes) this.slowConsumer();
+  };
+
+  #member(): PresenceMember {
+    const { id: user, info } = this.identity;
+    return info === undefined ? { client: this.id, user } : { client: this.id, user, info };
+  }
+
+  /**
+   * Takes the entry's member out of the presence. A leave that fails (the engine is unreachable) is
+   * not retried: the engine no longer vouches for the member, which expires after the engine's TTL.
+   */
+  #leave(entry: Entry): void {
+    if (!entry.member) return;
+    entry.member = false;
+    const hub = this.#context.hub;
+    if (!hub.closed) hub.leave(entry.channel, this.id).catch(() => {});
+  }
+
   #started(entry: Entry, start: ResetNotice): void {
     this.#positions.set(entry.channel, start);
     if (this.#announce) {
@@ -317,6 +381,7 @@ export class Session {
   #drop(entry: Entry, error: unknown): void {
     this.#entries.delete(entry.channel);
     entry.subscription?.unsubscribe();
+    this.#leave(entry);
     this.fail(error, entry.id, entry.channel);
   }
 
@@ -324,6 +389,7 @@ export class Session {
   #end(entry: Entry, code: ErrorCode, reason: string): void {
     this.#entries.delete(entry.channel);
     entry.subscription?.unsubscribe();
+    this.#leave(entry);
     this.#sink.send(frames.unsubscribed(entry.channel, undefined, code, reason), false);
   }
 

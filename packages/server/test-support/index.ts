@@ -1,6 +1,7 @@
 export * from './engine-contract.js';
 export * from './engine-model.js';
 export * from './listen.js';
+export * from './presence-contract.js';
 export * from './round-robin-proxy.js';
 export * from './scale-out.js';
 export * from './scale-out-scenarios.js';

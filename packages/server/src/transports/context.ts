@@ -33,6 +33,8 @@ export interface ServerContext {
   /** True once close() was called: new connections are refused with SHUTTING_DOWN. */
   readonly closing: boolean;
   readonly observer: ServerObserver | undefined;
+  /** Whether the channel has presence (the server's `presence` option names it). */
+  hasPresence(channel: string): boolean;
   /** Answers an HTTP request with an `error` frame and the status of its code, and tells the observer. */
   sendError(res: ServerResponse, cause: unknown, headers?: OutgoingHttpHeaders): void;
   open(connection: Connection): void;

@@ -5,7 +5,11 @@ import {
   type ErrorFrame,
   FrameType,
   isTidingsError,
+  type JoinFrame,
+  type LeaveFrame,
   PROTOCOL_VERSION,
+  type PresenceFrame,
+  type PresenceMember,
   type RefreshedFrame,
   type ResetFrame,
   type SubscribedFrame,
@@ -13,6 +17,7 @@ import {
   type UnsubscribedFrame,
   type WelcomeFrame,
 } from '@tidings/protocol';
+import type { PresenceEvent } from '../engine.js';
 import type { Published } from '../hub.js';
 
 // Encoders of the frames the server writes besides `message` and `snapshot`, which come pre-encoded
@@ -49,6 +54,20 @@ export function ack(published: Published, id?: number): string {
 
 export function refreshed(id?: number, expiresAt?: number): string {
   const frame: RefreshedFrame = { type: FrameType.refreshed, id, expiresAt };
+  return JSON.stringify(frame);
+}
+
+export function presence(channel: string, members: PresenceMember[], id?: number): string {
+  const frame: PresenceFrame = { type: FrameType.presence, id, channel, members };
+  return JSON.stringify(frame);
+}
+
+export function presenceEvent({ type, channel, member }: PresenceEvent): string {
+  const frame: JoinFrame | LeaveFrame = {
+    type: type === 'join' ? FrameType.join : FrameType.leave,
+    channel,
+    member,
+  };
   return JSON.stringify(frame);
 }
 

@@ -84,7 +84,7 @@ class PollConnection implements FrameSink, Connection {
     this.#wait = wait;
     this.#maxBytes = context.limits.maxBufferedBytes;
     // Start positions go in the cursor, not in `subscribed` frames.
-    this.session = new Session(context, { request, identity, sink: this, announce: false });
+    this.session = new Session(context, { request, identity, sink: this, announce: false, presence: false });
     response.once('close', this.#onClose);
     context.open(this);
   }
