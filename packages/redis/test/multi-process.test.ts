@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  acknowledged,
   assertReceived,
   type ClientSubscriber,
   type Cluster,
@@ -20,6 +21,7 @@ import {
   type Subscriber,
   spreadScenario,
   startCluster,
+  waitFor,
   waitForAll,
 } from '@tidings/server/testing';
 import { deleteKeys, keysUnder, withRedis } from './support.js';
@@ -44,7 +46,6 @@ async function fromSnapshot(
   const pollers = Array.from({ length: 3 }, (_, i) =>
     longPoller(t, cluster.urls, channel, { name: `poller-${i}`, since: 'snapshot', waitMs: 20_000 }),
   );
-  await sleep(300);
   return { clients, all: [...clients, ...pollers] };
 }
 
@@ -109,7 +110,7 @@ await withRedis((admin, runPrefix) => {
       const snapshot1: Delivery = { type: 'snapshot', ...before, data: { state: 'before' } };
       const phase1 = [snapshot1, ...ledger.expected(before.epoch)];
       await waitForAll(all, () => phase1.length);
-      await sleep(300);
+      await parked(cluster, 3);
       for (const subscriber of all) assertReceived(subscriber, phase1);
 
       // What FLUSHALL or a restart without persistence does to this prefix, then the app sets its state.
@@ -149,9 +150,9 @@ await withRedis((admin, runPrefix) => {
         until: () => stopping,
         pauseMs: 10,
       });
-      await sleep(800);
+      await acknowledged(ledger, 40);
       assert.ok((await deleteKeys(admin, prefix)) > 0);
-      await sleep(1_200);
+      await acknowledged(ledger, 60);
       stopping = true;
       await publishing;
 
@@ -174,6 +175,19 @@ await withRedis((admin, runPrefix) => {
     },
   );
 });
+
+/** Waits until `pollers` long-polls are open and have read where they stand: nobody reads in the next moments. */
+async function parked(cluster: Cluster, pollers: number): Promise<void> {
+  await waitFor(
+    async () => {
+      const stats = await Promise.all(cluster.live().map((p) => p.stats()));
+      return stats.reduce((sum, s) => sum + s.connections.longpoll, 0) === pollers;
+    },
+    10_000,
+    'pollers parked',
+  );
+  await sleep(300);
+}
 
 function waitForTail(subscribers: Subscriber[], count: (s: Subscriber) => number): Promise<void> {
   return waitForAll(subscribers, (s) => (count(s) > 0 ? count(s) : Number.POSITIVE_INFINITY));

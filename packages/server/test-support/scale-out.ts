@@ -280,6 +280,17 @@ export class Ledger {
   }
 }
 
+/** Waits until `more` publishes beyond those acknowledged now are (time-based waits are flaky on a busy machine). */
+export async function acknowledged(ledger: Ledger, more: number, timeoutMs = 20_000): Promise<number> {
+  const want = ledger.size + more;
+  await waitFor(
+    () => ledger.size >= want,
+    timeoutMs,
+    `${want} publishes acknowledged (${ledger.size} so far)`,
+  );
+  return ledger.size;
+}
+
 /** Runs `publishOne(0)`, `publishOne(1)`, … one at a time until `count` or `until()`, pausing `pauseMs` between. */
 export async function publishLoop(
   options: { count?: number; until?: () => boolean; pauseMs?: number },
