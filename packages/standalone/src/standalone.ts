@@ -67,22 +67,35 @@ export async function startStandalone(config: Config, options: StandaloneOptions
   });
   const hooks = config.hooks === undefined ? undefined : new BackendHooks(config.hooks, logger, metrics);
   const access = createAccess(config, hooks, logger);
-  const tidings = createTidingsServer({
-    hub,
-    path: config.path,
-    authenticate: access.authenticate,
-    canSubscribe: access.canSubscribe,
-    canPublish: access.canPublish,
-    limits,
-    observer: metrics.observer,
-    ...(config.origins !== undefined && { origins: config.origins }),
-    ...(config.heartbeatMs !== undefined && { heartbeatMs: config.heartbeatMs }),
-  });
+  // What fails below (an option the engine cannot serve, a port in use) must not leave the engine's
+  // connections open behind the error.
+  const cleanup = async (error: unknown): Promise<never> => {
+    await hub.close().catch(() => undefined);
+    throw error;
+  };
+  let tidings: TidingsServer;
+  try {
+    tidings = createTidingsServer({
+      hub,
+      path: config.path,
+      authenticate: access.authenticate,
+      canSubscribe: access.canSubscribe,
+      canPublish: access.canPublish,
+      limits,
+      observer: metrics.observer,
+      ...(config.origins !== undefined && { origins: config.origins }),
+      ...(config.presence !== undefined && { presence: config.presence }),
+      ...(config.heartbeatMs !== undefined && { heartbeatMs: config.heartbeatMs }),
+    });
+  } catch (error) {
+    return cleanup(error);
+  }
   metrics.watch(tidings);
   const control = new Control(hub, tidings, logger);
   const api = new Api({
     hub,
     tidings,
+    presence: config.presence ?? [],
     control,
     apiKey: config.apiKey,
     maxBodyBytes: limits.maxFrameBytes,
@@ -120,13 +133,19 @@ export async function startStandalone(config: Config, options: StandaloneOptions
   // Browsers keep connections open; without this, server.close() would wait for them.
   server.keepAliveTimeout = 5_000;
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    control.close();
+    await tidings.close({ deadlineMs: 0 });
+    return cleanup(error);
+  }
   const { port } = server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;

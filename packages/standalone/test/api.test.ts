@@ -35,9 +35,13 @@ describe('HTTP API', () => {
     }
     // Without the key not even the list of endpoints is told.
     assert.equal((await api(url, 'GET', '/nope', undefined, {})).status, 401);
-    const unknown = await api(url, 'GET', '/presence?channel=a');
-    assert.equal(unknown.status, 404, 'presence does not exist yet');
-    assert.equal(unknown.body.code, 'INVALID_FIELD');
+    const unknown = await api(url, 'GET', '/subscribers?channel=a');
+    assert.equal(unknown.status, 404);
+    assert.deepEqual(unknown.body, {
+      type: 'error',
+      code: 'INVALID_FIELD',
+      message: 'no such API endpoint: /subscribers',
+    });
     const method = await fetch(`${url}/api/publish`, { headers: { 'x-api-key': API_KEY } });
     assert.equal(method.status, 405);
     assert.equal(method.headers.get('allow'), 'POST');
@@ -278,6 +282,40 @@ describe('HTTP API', () => {
     assert.equal(frame.reconnect, true, 'a reconnect code keeps its action unless told otherwise');
     assert.equal((await api(url, 'POST', '/disconnect', { user: 'nobody' })).body.disconnected, 0);
     assert.equal((await api(url, 'POST', '/disconnect', { user: 'x', code: 'NOPE' })).status, 400);
+  });
+
+  test('presence: who is in a channel of the "presence" setting, across transports', async () => {
+    const { url } = await startInProcess({ presence: ['room.*'], jwt: { secret: SECRET, required: false } });
+    const dora = await signToken({ sub: 'dora', info: { name: 'Dora' } }, SECRET, { expiresIn: 600 });
+    const ws = await openWs(url, `?token=${dora}`);
+    ws.send({ type: 'subscribe', id: 1, channel: 'room.1' });
+    await ws.next((frame) => frame.type === 'subscribed');
+    const sse = await openSse(`${url}/tidings/sse?channel=room.1`);
+    await sse.next((frame) => frame.type === 'subscribed');
+
+    const answer = await api(url, 'GET', '/presence?channel=room.1');
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body.channel, 'room.1');
+    const members = answer.body.members as { client: string; user: string; info?: unknown }[];
+    assert.deepEqual(members.map((m) => [m.user, m.info]).sort(), [
+      ['anonymous', undefined],
+      ['dora', { name: 'Dora' }],
+    ]);
+    assert.ok(members.every((m) => typeof m.client === 'string' && m.client !== ''));
+    assert.deepEqual((await api(url, 'GET', '/presence?channel=room.2')).body, {
+      channel: 'room.2',
+      members: [],
+    });
+
+    const none = await api(url, 'GET', '/presence?channel=lobby');
+    assert.equal(none.status, 400);
+    assert.deepEqual(none.body, {
+      type: 'error',
+      code: 'UNSUPPORTED',
+      message: 'lobby has no presence: list it in the "presence" setting',
+    });
+    assert.equal((await api(url, 'GET', '/presence', undefined, {})).status, 401);
+    assert.equal((await api(url, 'GET', '/presence')).status, 400);
   });
 
   test('clients cannot use the reserved channels, even through a pattern', async () => {

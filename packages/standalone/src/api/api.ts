@@ -8,6 +8,7 @@ import {
   Header,
   httpStatus,
   isTidingsError,
+  patternMatcher,
   TidingsError,
 } from '@tidings/protocol';
 import type { Hub, Published, TidingsServer } from '@tidings/server';
@@ -34,6 +35,8 @@ import {
 export interface ApiOptions {
   hub: Hub;
   tidings: TidingsServer;
+  /** The channels (or patterns) with presence. */
+  presence: readonly string[];
   control: Control;
   apiKey: string | undefined;
   maxBodyBytes: number;
@@ -55,6 +58,7 @@ export class Api {
   readonly #options: ApiOptions;
   readonly #key: ApiKey;
   readonly #routes: Record<string, { method: 'GET' | 'POST'; handle: Handler }>;
+  readonly #hasPresence: ((channel: string) => boolean)[];
 
   constructor(options: ApiOptions) {
     this.#options = options;
@@ -66,9 +70,9 @@ export class Api {
       '/history': { method: 'GET', handle: (_, query) => this.#history(query) },
       '/disconnect': { method: 'POST', handle: (request) => this.#disconnect(request) },
       '/channels': { method: 'GET', handle: (_, query) => this.#channels(query) },
-      // TODO(presence): GET /presence?channel= once the hub tracks presence; it has none yet, so the
-      // endpoint is absent (404) rather than answering something made up.
+      '/presence': { method: 'GET', handle: (_, query) => this.#presence(query) },
     };
+    this.#hasPresence = options.presence.map(patternMatcher);
   }
 
   /** Serves one request whose path is under the API path; `endpoint` is the rest of the path. */
@@ -178,6 +182,17 @@ export class Api {
       subscribers: hub.subscriberCount(channel),
     }));
     return names.length > limit ? { channels, truncated: true } : { channels };
+  }
+
+  async #presence(query: URLSearchParams) {
+    const channel = apiChannel(required(query, 'channel'));
+    if (!this.#hasPresence.some((matches) => matches(channel))) {
+      throw new TidingsError(
+        ErrorCode.unsupported,
+        `${channel} has no presence: list it in the "presence" setting`,
+      );
+    }
+    return { channel, members: await this.#options.hub.presence(channel) };
   }
 
   #toError(cause: unknown, endpoint: string): TidingsError {

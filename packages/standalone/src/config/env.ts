@@ -15,6 +15,7 @@ export const ENV_VARS = {
   TIDINGS_ENGINE_PREFIX: 'engine.prefix (redis) or engine.subjectPrefix (nats)',
   TIDINGS_ENGINE_STREAM: 'engine.stream (nats)',
   TIDINGS_ORIGINS: 'origins: "*" or a comma-separated list',
+  TIDINGS_PRESENCE: 'presence: a comma-separated list of channels or patterns',
   TIDINGS_JWT_SECRET: 'jwt.secret (replaces jwt.publicKey)',
   TIDINGS_JWT_PUBLIC_KEY: 'jwt.publicKey, PEM text (replaces jwt.secret)',
   TIDINGS_JWT_ISSUER: 'jwt.issuer',
@@ -69,6 +70,7 @@ export function applyOverrides(
   fromEnv('TIDINGS_API_KEY', ['apiKey']);
   applyEngine(raw, env, set);
   fromEnv('TIDINGS_ORIGINS', ['origins'], (text) => (text.trim() === '*' ? '*' : list(text)));
+  fromEnv('TIDINGS_PRESENCE', ['presence'], list);
   if (env.TIDINGS_JWT_SECRET) {
     if (isObject(raw.jwt)) delete raw.jwt.publicKey;
     fromEnv('TIDINGS_JWT_SECRET', ['jwt', 'secret']);

@@ -121,6 +121,7 @@ const oneOrMore = (what: string) =>
   z.union([nonEmpty(what), z.array(nonEmpty(what)).min(1)], { error: `expected ${what}, or a list` });
 
 const HMAC = ['HS256', 'HS384', 'HS512'];
+const ALGORITHM = /^(HS|RS|PS|ES)(256|384|512)$|^EdDSA$|^Ed25519$/;
 
 const jwt = z
   .strictObject({
@@ -169,7 +170,10 @@ const jwt = z
       return;
     }
     const hmac = value.secret !== undefined;
-    const wrong = (value.algorithms ?? []).filter((alg) => HMAC.includes(alg) !== hmac);
+    // Names that are no algorithm at all were reported already.
+    const wrong = (value.algorithms ?? []).filter(
+      (alg) => ALGORITHM.test(alg) && HMAC.includes(alg) !== hmac,
+    );
     if (wrong.length > 0) {
       context.addIssue({
         code: 'custom',
@@ -226,6 +230,10 @@ export const configSchema = z
       .union([z.literal('*'), z.array(origin)], {
         error: 'expected "*" or a list of origins such as ["https://app.example.com"]',
       })
+      .optional(),
+    /** Channels (or patterns) whose members are tracked: `join`/`leave` frames and `GET /api/presence`. */
+    presence: z
+      .array(channelPattern, { error: 'expected a list of channels or patterns such as ["chat.*"]' })
       .optional(),
     jwt: jwt.optional(),
     apiKey: z

@@ -1,6 +1,7 @@
 import type { Position } from '@tidings/protocol';
 import type {
   Engine,
+  EnginePresence,
   PublishRequest,
   PublishResult,
   ReadResult,
@@ -63,6 +64,10 @@ export class MeteredEngine implements Engine {
 
   channels(pattern: string): Promise<string[]> {
     return this.inner.channels(pattern);
+  }
+
+  get presence(): EnginePresence | undefined {
+    return this.inner.presence;
   }
 
   async ready(): Promise<void> {

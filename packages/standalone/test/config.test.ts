@@ -1,0 +1,163 @@
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { describe, test } from 'node:test';
+import { ConfigError } from '../src/config/config-error.js';
+import { ENV_VARS } from '../src/config/env.js';
+import { validateConfig } from '../src/config/load.js';
+
+function lines(raw: unknown, env: Record<string, string> = {}): readonly string[] {
+  try {
+    validateConfig(raw, env);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError);
+    assert.equal(error.code, 'INVALID_FIELD');
+    return error.lines;
+  }
+  assert.fail('expected the configuration to be refused');
+}
+
+describe('configuration', () => {
+  test('defaults: memory engine on 0.0.0.0:8080, /tidings and /api, info logs, API off', () => {
+    assert.deepEqual(validateConfig({}), {
+      port: 8080,
+      host: '0.0.0.0',
+      path: '/tidings',
+      apiPath: '/api',
+      engine: { type: 'memory' },
+      history: {},
+      limits: {},
+      logLevel: 'info',
+      shutdownDeadlineMs: 5_000,
+      clientScript: true,
+    });
+  });
+
+  test('engine defaults fill in per type; a trailing slash of a path is dropped', () => {
+    const redis = validateConfig({ engine: { type: 'redis' }, path: '/rt/' });
+    assert.deepEqual(redis.engine, { type: 'redis', url: 'redis://127.0.0.1:6379', prefix: 'tidings:' });
+    assert.equal(redis.path, '/rt');
+    const nats = validateConfig({ engine: { type: 'nats' } });
+    assert.deepEqual(nats.engine, {
+      type: 'nats',
+      servers: '127.0.0.1:4222',
+      stream: 'TIDINGS',
+      subjectPrefix: 'tidings',
+    });
+  });
+
+  test('TIDINGS_ENGINE_URL picks the engine by its scheme and fills its address', () => {
+    const redis = validateConfig(
+      {},
+      { TIDINGS_ENGINE_URL: 'rediss://cache:6380', TIDINGS_ENGINE_PREFIX: 'app:' },
+    );
+    assert.deepEqual(redis.engine, { type: 'redis', url: 'rediss://cache:6380', prefix: 'app:' });
+    const nats = validateConfig(
+      { engine: { type: 'memory' } },
+      { TIDINGS_ENGINE_URL: 'nats://a:4222, nats://b:4222', TIDINGS_ENGINE_STREAM: 'APP' },
+    );
+    assert.deepEqual(nats.engine, {
+      type: 'nats',
+      servers: ['nats://a:4222', 'nats://b:4222'],
+      stream: 'APP',
+      subjectPrefix: 'tidings',
+    });
+    // TIDINGS_ENGINE switches type, dropping the other engine's fields rather than reporting them.
+    const memory = validateConfig(
+      { engine: { type: 'redis', url: 'redis://x:1' } },
+      { TIDINGS_ENGINE: 'memory' },
+    );
+    assert.deepEqual(memory.engine, { type: 'memory' });
+  });
+
+  test('environment overrides: API key, origins, JWT keys, hooks, log level, deadline', () => {
+    const { publicKey } = generateKeyPairSync('ed25519');
+    const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const config = validateConfig(
+      { jwt: { secret: 'x'.repeat(40), issuer: 'file' }, origins: '*' },
+      {
+        TIDINGS_API_KEY: 'k'.repeat(20),
+        TIDINGS_ORIGINS: 'https://a.example, https://b.example',
+        TIDINGS_JWT_PUBLIC_KEY: pem.replace(/\n/g, '\\n'),
+        TIDINGS_JWT_AUDIENCE: 'app',
+        TIDINGS_HOOK_SUBSCRIBE: 'http://backend/subscribe',
+        TIDINGS_HOOK_TIMEOUT_MS: '500',
+        TIDINGS_HOOK_FAIL_OPEN: 'no',
+        TIDINGS_LOG_LEVEL: 'warn',
+        TIDINGS_SHUTDOWN_DEADLINE_MS: '1000',
+        TIDINGS_HOST: '127.0.0.1',
+        TIDINGS_PATH: '/live',
+        TIDINGS_API_PATH: '/backend',
+      },
+    );
+    assert.equal(config.apiKey, 'k'.repeat(20));
+    assert.deepEqual(config.origins, ['https://a.example', 'https://b.example']);
+    assert.deepEqual(
+      config.jwt,
+      { publicKey: pem, issuer: 'file', audience: 'app' },
+      'the env key replaces the secret',
+    );
+    assert.deepEqual(config.hooks, {
+      subscribe: 'http://backend/subscribe',
+      timeoutMs: 500,
+      failOpen: false,
+      headers: {},
+      forwardHeaders: [],
+    });
+    assert.equal(config.logLevel, 'warn');
+    assert.equal(config.shutdownDeadlineMs, 1_000);
+    assert.deepEqual([config.host, config.path, config.apiPath], ['127.0.0.1', '/live', '/backend']);
+  });
+
+  test('flags override the environment, which overrides the file', () => {
+    const config = validateConfig({ port: 1 }, { TIDINGS_PORT: '2', TIDINGS_HOST: 'env' }, { port: '3' });
+    assert.equal(config.port, 3);
+    assert.equal(config.host, 'env');
+    assert.deepEqual(lines({}, { TIDINGS_HOOK_FAIL_OPEN: 'maybe' }), [
+      'config.hooks.failOpen: expected true or false (from TIDINGS_HOOK_FAIL_OPEN)',
+    ]);
+  });
+
+  test('JWT: algorithms must fit the key; an environment issuer alone is not a key', () => {
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    assert.deepEqual(lines({ jwt: { publicKey: pem, algorithms: ['HS256'] } }), [
+      'config.jwt.algorithms: a public key verifies signatures, not HS256',
+    ]);
+    assert.deepEqual(lines({ jwt: { secret: 'x'.repeat(32), algorithms: ['none'] } }), [
+      'config.jwt.algorithms[0]: expected an algorithm such as "HS256", "RS256", "ES256" or "EdDSA"',
+    ]);
+    assert.deepEqual(lines({}, { TIDINGS_JWT_ISSUER: 'me' }), [
+      'config.jwt: expected exactly one of "secret" or "publicKey" (keys are local: no JWKS URL)',
+    ]);
+    assert.deepEqual(lines({ jwt: { jwksUrl: 'https://issuer/jwks.json', secret: 'x'.repeat(32) } }), [
+      'config.jwt.jwksUrl: unknown field',
+    ]);
+  });
+
+  test('limits, history and paths are checked field by field', () => {
+    assert.deepEqual(
+      lines({
+        limits: { maxFrameBytes: 0, publishRate: { perSecond: 10 }, maxSockets: 3 },
+        defaultHistory: { ttlMs: 'long' },
+      }),
+      [
+        'config.defaultHistory.ttlMs: expected a positive number of milliseconds',
+        'config.limits.maxFrameBytes: expected a positive number of bytes',
+        'config.limits.publishRate.burst: expected a positive integer',
+        'config.limits.maxSockets: unknown field',
+      ],
+    );
+    assert.deepEqual(lines([]), ['config: expected a JSON object { … }']);
+    // Checked once every field is right on its own.
+    assert.deepEqual(lines({ path: '/healthz', apiPath: '/' }), [
+      'config.path: expected a path other than "/healthz"',
+      'config.apiPath: expected a path other than "/"',
+    ]);
+  });
+
+  test('docs/STANDALONE.md documents every environment variable', async () => {
+    const doc = await readFile(new URL('../../../docs/STANDALONE.md', import.meta.url), 'utf8');
+    for (const name of Object.keys(ENV_VARS)) assert.ok(doc.includes(`\`${name}\``), name);
+  });
+});
