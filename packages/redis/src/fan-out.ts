@@ -1,33 +1,49 @@
 import { isPattern, patternMatcher } from '@tidings/protocol';
-import type { EngineMessage, StreamListener } from '@tidings/server';
+import type { EngineMessage } from '@tidings/server';
 import type { Redis } from 'ioredis';
-import { decodeMessage } from './codec.js';
 import { whenUsable } from './connection.js';
-import { pubsubChannel, pubsubGlob } from './keys.js';
 import { closedError, toTidingsError } from './unavailable.js';
 
-interface Subscription {
-  readonly listener: StreamListener;
+/** What a fan-out delivers to. `resync`: the stream was interrupted, and items may have been missed. */
+export interface FanOutListener<T> {
+  message(item: T): void;
+  resync?(): void;
+}
+
+/** One kind of item streamed over Redis pub/sub: where a channel's items go, and how they read. */
+export interface PubSubStream<T extends { channel: string }> {
+  /** The Redis pub/sub channel of a Tidings channel. */
+  topic(channel: string): string;
+  /** A Redis glob matching at least the topics of every channel of the pattern. */
+  glob(pattern: string): string;
+  /** Throws on a malformed payload (reported, then skipped). */
+  decode(text: string): T;
+}
+
+interface Subscription<T> {
+  readonly listener: FanOutListener<T>;
   /** Precise filter for a pattern: the Redis glob over-matches. */
   readonly matches: ((channel: string) => boolean) | null;
 }
 
 /** One Redis SUBSCRIBE (a channel) or PSUBSCRIBE (a glob), shared by every listener on it. */
-interface Topic {
+interface Topic<T> {
   readonly name: string;
   readonly glob: boolean;
   /** The Tidings channel, for a plain subscription. */
   readonly channel: string | null;
   /** Replaced, never mutated, so delivery iterates without copying and is not disturbed by changes. */
-  subscriptions: readonly Subscription[];
+  subscriptions: readonly Subscription<T>[];
   /** Settles when Redis acknowledged the subscription. */
   readonly live: Promise<void>;
 }
 
+/** Called when a listener throws; `message` is absent for a presence listener or a malformed payload. */
 export type ListenerErrorHandler = (error: unknown, message?: EngineMessage) => void;
 
 /**
- * Streams messages from Redis pub/sub to listeners over one dedicated connection per engine. Redis
+ * Streams items (messages, presence events) from Redis pub/sub to listeners over one dedicated
+ * connection per engine; fan-outs of different kinds share it, each ignoring the others' topics. Redis
  * subscriptions are reference-counted: any number of listeners on a channel or pattern share one
  * SUBSCRIBE/PSUBSCRIBE, dropped with the last listener.
  *
@@ -35,20 +51,25 @@ export type ListenerErrorHandler = (error: unknown, message?: EngineMessage) => 
  * waits for Redis to acknowledge, and only then calls `resync()` on every listener, so that the
  * listeners' re-reads start when the stream is already live again and nothing falls in between.
  */
-export class FanOut {
+export class FanOut<T extends { channel: string }> {
   readonly #redis: Redis;
-  readonly #prefix: string;
+  readonly #stream: PubSubStream<T>;
   readonly #timeoutMs: number;
-  readonly #onListenerError: ListenerErrorHandler;
-  readonly #channels = new Map<string, Topic>();
-  readonly #globs = new Map<string, Topic>();
+  readonly #onListenerError: (error: unknown, item?: T) => void;
+  readonly #channels = new Map<string, Topic<T>>();
+  readonly #globs = new Map<string, Topic<T>>();
   /** Counts connection losses, so a re-subscription overtaken by another loss does not resync. */
   #drops = 0;
   #closed = false;
 
-  constructor(redis: Redis, prefix: string, timeoutMs: number, onListenerError: ListenerErrorHandler) {
+  constructor(
+    redis: Redis,
+    stream: PubSubStream<T>,
+    timeoutMs: number,
+    onListenerError: (error: unknown, item?: T) => void,
+  ) {
     this.#redis = redis;
-    this.#prefix = prefix;
+    this.#stream = stream;
     this.#timeoutMs = timeoutMs;
     this.#onListenerError = onListenerError;
     redis.on('message', (name: string, text: string) => this.#deliver(this.#channels.get(name), text));
@@ -61,14 +82,15 @@ export class FanOut {
     });
   }
 
-  async subscribe(channelOrPattern: string, listener: StreamListener): Promise<() => void> {
+  async subscribe(channelOrPattern: string, listener: FanOutListener<T>): Promise<() => void> {
     if (this.#closed) throw closedError();
     const glob = isPattern(channelOrPattern);
-    const name = glob
-      ? pubsubGlob(this.#prefix, channelOrPattern)
-      : pubsubChannel(this.#prefix, channelOrPattern);
+    const name = glob ? this.#stream.glob(channelOrPattern) : this.#stream.topic(channelOrPattern);
     const topics = glob ? this.#globs : this.#channels;
-    const subscription: Subscription = { listener, matches: glob ? patternMatcher(channelOrPattern) : null };
+    const subscription: Subscription<T> = {
+      listener,
+      matches: glob ? patternMatcher(channelOrPattern) : null,
+    };
     let topic = topics.get(name);
     if (topic === undefined) {
       topic = {
@@ -106,7 +128,7 @@ export class FanOut {
 
   /** Whether a listener is on this plain channel. */
   listening(channel: string): boolean {
-    return this.#channels.has(pubsubChannel(this.#prefix, channel));
+    return this.#channels.has(this.#stream.topic(channel));
   }
 
   close(): void {
@@ -120,7 +142,7 @@ export class FanOut {
     await (glob ? this.#redis.psubscribe(name) : this.#redis.subscribe(name));
   }
 
-  #leave(topic: Topic, subscription: Subscription): void {
+  #leave(topic: Topic<T>, subscription: Subscription<T>): void {
     topic.subscriptions = topic.subscriptions.filter((s) => s !== subscription);
     const topics = topic.glob ? this.#globs : this.#channels;
     if (topic.subscriptions.length > 0 || topics.get(topic.name) !== topic) return;
@@ -131,21 +153,21 @@ export class FanOut {
     undo.catch(() => undefined);
   }
 
-  #deliver(topic: Topic | undefined, text: string): void {
+  #deliver(topic: Topic<T> | undefined, text: string): void {
     if (topic === undefined || topic.subscriptions.length === 0) return;
-    let message: EngineMessage;
+    let item: T;
     try {
-      message = decodeMessage(text);
+      item = this.#stream.decode(text);
     } catch (error) {
       this.#report(error);
       return;
     }
     for (const { listener, matches } of topic.subscriptions) {
-      if (matches !== null && !matches(message.channel)) continue;
+      if (matches !== null && !matches(item.channel)) continue;
       try {
-        listener.message(message);
+        listener.message(item);
       } catch (error) {
-        this.#report(error, message);
+        this.#report(error, item);
       }
     }
   }
@@ -183,9 +205,9 @@ export class FanOut {
     }
   }
 
-  #report(error: unknown, message?: EngineMessage): void {
+  #report(error: unknown, item?: T): void {
     try {
-      this.#onListenerError(error, message);
+      this.#onListenerError(error, item);
     } catch {
       // A failing error handler must not stop delivery.
     }

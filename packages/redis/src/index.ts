@@ -5,6 +5,9 @@ export {
   channelKeys,
   idempotencyKey,
   indexKey,
+  presenceChannel,
+  presenceGlob,
+  presenceKeys,
   pubsubChannel,
   pubsubGlob,
 } from './keys.js';

@@ -34,6 +34,17 @@ export function pubsubChannel(prefix: string, channel: string): string {
   return `${prefix}m:${channel}`;
 }
 
+/** A channel's presence: sorted set of connection ids scored by expiry (ms), and hash id → member JSON. */
+export function presenceKeys(prefix: string, channel: string): { expiry: string; members: string } {
+  const base = `${prefix}{${channel}}:`;
+  return { expiry: `${base}pres`, members: `${base}pmem` };
+}
+
+/** The Redis pub/sub channel a channel's join and leave events are published on. */
+export function presenceChannel(prefix: string, channel: string): string {
+  return `${prefix}p:${channel}`;
+}
+
 const GLOB_SPECIAL = /[*?[\]\\]/g;
 
 function escapeGlob(text: string): string {
@@ -45,7 +56,16 @@ function escapeGlob(text: string): string {
  * crosses dots, so `chat.*` over-matches `chat.a.b`: subscribers filter with `patternMatcher`.
  */
 export function pubsubGlob(prefix: string, pattern: string): string {
-  if (!isPattern(pattern)) return escapeGlob(pubsubChannel(prefix, pattern));
+  return glob(`${prefix}m:`, pattern);
+}
+
+/** As `pubsubGlob`, for presence events. */
+export function presenceGlob(prefix: string, pattern: string): string {
+  return glob(`${prefix}p:`, pattern);
+}
+
+function glob(head: string, pattern: string): string {
+  if (!isPattern(pattern)) return escapeGlob(head + pattern);
   const segments = pattern.split('.').map((s) => (s === '*' || s === '>' ? '*' : escapeGlob(s)));
-  return `${escapeGlob(`${prefix}m:`)}${segments.join('.')}`;
+  return `${escapeGlob(head)}${segments.join('.')}`;
 }

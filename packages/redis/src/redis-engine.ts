@@ -2,6 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { ErrorCode, type Position, patternMatcher, TidingsError } from '@tidings/protocol';
 import type {
   Engine,
+  EngineMessage,
+  EnginePresence,
+  PresenceEvent,
   PublishRequest,
   PublishResult,
   ReadResult,
@@ -13,7 +16,8 @@ import type { Redis, RedisOptions } from 'ioredis';
 import { decodeMessage, decodeSnapshot } from './codec.js';
 import { closeConnection, openConnection, whenReady, whenUsable } from './connection.js';
 import { FanOut, type ListenerErrorHandler } from './fan-out.js';
-import { channelKeys, idempotencyKey, indexKey, pubsubChannel } from './keys.js';
+import { channelKeys, idempotencyKey, indexKey, pubsubChannel, pubsubGlob } from './keys.js';
+import { presenceStream, RedisPresence } from './presence.js';
 import { defineScripts, type ScriptCommands } from './scripts.js';
 import { closedError, toTidingsError } from './unavailable.js';
 
@@ -36,6 +40,12 @@ export interface RedisEngineOptions {
   idleTtlMs?: number;
   /** How long a snapshot is kept after the channel's last publish or snapshot (ms, default 7 days). */
   snapshotTtlMs?: number;
+  /**
+   * How long a member outlives its last refresh (ms, default 30 000). Each engine refreshes its own
+   * members every third of it, so this is how long the members of a process that died without leaving
+   * stay listed. Engines sharing a prefix should agree on it.
+   */
+  presenceTtlMs?: number;
   /** Called when a listener throws; the default logs to stderr. Delivery to the others goes on. */
   onListenerError?: ListenerErrorHandler;
 }
@@ -45,6 +55,7 @@ const DEFAULT_PREFIX = 'tidings:';
 const DEFAULT_TIMEOUT_MS = 5_000;
 const DEFAULT_IDLE_TTL_MS = 300_000;
 const DEFAULT_SNAPSHOT_TTL_MS = 7 * 24 * 3_600_000;
+const DEFAULT_PRESENCE_TTL_MS = 30_000;
 
 function newEpoch(): string {
   return randomBytes(9).toString('base64url');
@@ -72,7 +83,9 @@ export class RedisEngine implements Engine {
   readonly prefix: string;
   readonly #commands: Redis & ScriptCommands;
   readonly #subscriber: Redis;
-  readonly #fanOut: FanOut;
+  readonly #fanOut: FanOut<EngineMessage>;
+  readonly #presenceFanOut: FanOut<PresenceEvent>;
+  readonly #presence: RedisPresence;
   readonly #timeoutMs: number;
   readonly #idleTtlMs: number;
   readonly #snapshotTtlMs: number;
@@ -97,11 +110,34 @@ export class RedisEngine implements Engine {
     // ioredis reports connection errors as events; the state is read from `status` instead.
     this.#commands.on('error', () => undefined);
     this.#subscriber.on('error', () => undefined);
+    const onListenerError = options.onListenerError ?? defaultListenerError;
+    const prefix = this.prefix;
     this.#fanOut = new FanOut(
       this.#subscriber,
-      this.prefix,
+      {
+        topic: (channel) => pubsubChannel(prefix, channel),
+        glob: (pattern) => pubsubGlob(prefix, pattern),
+        decode: decodeMessage,
+      },
       this.#timeoutMs,
-      options.onListenerError ?? defaultListenerError,
+      onListenerError,
+    );
+    // Presence events share the subscriber connection, on topics of their own.
+    this.#presenceFanOut = new FanOut(this.#subscriber, presenceStream(prefix), this.#timeoutMs, (error) =>
+      onListenerError(error),
+    );
+    const presenceTtlMs = options.presenceTtlMs ?? DEFAULT_PRESENCE_TTL_MS;
+    if (!(presenceTtlMs > 0) || !Number.isSafeInteger(presenceTtlMs)) {
+      throw new TidingsError(ErrorCode.invalidField, 'presenceTtlMs must be a positive integer (ms)');
+    }
+    this.#presence = new RedisPresence(
+      {
+        prefix,
+        run: (send) => this.#run(send),
+        usable: () => (this.#commands.status === 'ready' ? this.#commands : undefined),
+      },
+      this.#presenceFanOut,
+      presenceTtlMs,
     );
     // A channel with a listener stays known even when nothing is published to it for a long time.
     const every = Math.min(Math.max(1_000, this.#idleTtlMs / 3), 3_600_000);
@@ -112,6 +148,11 @@ export class RedisEngine implements Engine {
   /** The connection commands go out on (for tests and diagnostics). */
   get commandConnection(): Redis {
     return this.#commands;
+  }
+
+  /** Members of channels, kept in Redis with a TTL each process refreshes (see presence.ts). */
+  get presence(): EnginePresence {
+    return this.#presence;
   }
 
   /** The dedicated pub/sub connection (for tests and diagnostics). */
@@ -254,9 +295,12 @@ export class RedisEngine implements Engine {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    // First, while commands still go out: its members leave now rather than after the TTL.
+    this.#presence.close();
     this.#closed = true;
     clearInterval(this.#keepAlive);
     this.#fanOut.close();
+    this.#presenceFanOut.close();
     await Promise.all([closeConnection(this.#commands), closeConnection(this.#subscriber)]);
   }
 

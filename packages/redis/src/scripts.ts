@@ -202,6 +202,83 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms())
 return redis.call('ZRANGE', KEYS[1], 0, -1)
 `;
 
+/*
+ * Presence: per channel, a sorted set of connection ids scored by when each member expires (ms) and a
+ * hash of their member JSON, both under the channel's hash tag. Each script first prunes members whose
+ * time is up, PUBLISHing a leave for each: the ZREM decides, so exactly one process announces a
+ * member's end. Events are `{"type":"join"|"leave","channel":…,"member":<member JSON>}`.
+ */
+const PRESENCE_PRELUDE = `
+local function event(kind, channel, json)
+  return '{"type":"' .. kind .. '","channel":' .. cjson.encode(channel) .. ',"member":' .. json .. '}'
+end
+
+-- A bounded batch per call keeps a script short after a whole process died; later calls take the rest.
+local function prune(expiry, members, channel, topic, now)
+  local dead = redis.call('ZRANGEBYSCORE', expiry, '-inf', now, 'LIMIT', 0, 500)
+  for i = 1, #dead do
+    local json = redis.call('HGET', members, dead[i])
+    redis.call('ZREM', expiry, dead[i])
+    redis.call('HDEL', members, dead[i])
+    if json then redis.call('PUBLISH', topic, event('leave', channel, json)) end
+  end
+end
+`;
+
+/**
+ * Adds or refreshes members: ARGV `channel, topic, ttlMs, client1, json1, client2, json2, …` (none: a
+ * prune only). A member not there yet, or no longer (pruned while its process was stalled, or lost with
+ * Redis's data), is announced with a join.
+ */
+const PRESENCE_JOIN = `
+local expiry, members = KEYS[1], KEYS[2]
+local channel, topic, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local now = now_ms()
+prune(expiry, members, channel, topic, now)
+for i = 4, #ARGV, 2 do
+  local added = redis.call('ZADD', expiry, now + ttl, ARGV[i])
+  redis.call('HSET', members, ARGV[i], ARGV[i + 1])
+  if added == 1 then redis.call('PUBLISH', topic, event('join', channel, ARGV[i + 1])) end
+end
+-- Twice the TTL: a set nobody refreshes outlives its members long enough for a prune to announce them.
+if #ARGV > 3 then
+  extend(expiry, 2 * ttl)
+  extend(members, 2 * ttl)
+end
+return 1
+`;
+
+/** Removes one member: ARGV `channel, topic, client`. */
+const PRESENCE_LEAVE = `
+local expiry, members = KEYS[1], KEYS[2]
+local channel, topic, client = ARGV[1], ARGV[2], ARGV[3]
+prune(expiry, members, channel, topic, now_ms())
+local json = redis.call('HGET', members, client)
+local removed = redis.call('ZREM', expiry, client)
+redis.call('HDEL', members, client)
+if removed == 1 and json then redis.call('PUBLISH', topic, event('leave', channel, json)) end
+return removed
+`;
+
+/** Returns the member JSON of every live member: ARGV `channel, topic`. */
+const PRESENCE_MEMBERS = `
+local expiry, members = KEYS[1], KEYS[2]
+local now = now_ms()
+prune(expiry, members, ARGV[1], ARGV[2], now)
+local live = redis.call('ZRANGEBYSCORE', expiry, '(' .. fmt(now), '+inf')
+local out = {}
+-- HMGET in slices: unpack() of a very long list would overflow the Lua stack.
+for i = 1, #live, 1000 do
+  local slice = {}
+  for j = i, math.min(i + 999, #live) do slice[#slice + 1] = live[j] end
+  local found = redis.call('HMGET', members, unpack(slice))
+  for k = 1, #found do
+    if found[k] then out[#out + 1] = found[k] end
+  end
+end
+return out
+`;
+
 type Reply = Promise<unknown>;
 
 /** The scripts, as ioredis custom commands (EVALSHA, falling back to EVAL after a script flush). */
@@ -213,6 +290,9 @@ export interface ScriptCommands {
   tidingsSnapshot(...args: string[]): Reply;
   tidingsTouch(...args: string[]): Reply;
   tidingsChannels(...args: string[]): Reply;
+  tidingsPresenceJoin(...args: string[]): Reply;
+  tidingsPresenceLeave(...args: string[]): Reply;
+  tidingsPresenceMembers(...args: string[]): Reply;
 }
 
 const SCRIPTS: Record<keyof ScriptCommands, { keys: number; body: string }> = {
@@ -223,6 +303,9 @@ const SCRIPTS: Record<keyof ScriptCommands, { keys: number; body: string }> = {
   tidingsSnapshot: { keys: 4, body: SNAPSHOT },
   tidingsTouch: { keys: 4, body: TOUCH },
   tidingsChannels: { keys: 1, body: CHANNELS },
+  tidingsPresenceJoin: { keys: 2, body: PRESENCE_PRELUDE + PRESENCE_JOIN },
+  tidingsPresenceLeave: { keys: 2, body: PRESENCE_PRELUDE + PRESENCE_LEAVE },
+  tidingsPresenceMembers: { keys: 2, body: PRESENCE_PRELUDE + PRESENCE_MEMBERS },
 };
 
 export function defineScripts(redis: Redis): Redis & ScriptCommands {
