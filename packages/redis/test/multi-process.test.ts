@@ -16,6 +16,7 @@ import {
   killScenario,
   Ledger,
   longPoller,
+  presenceScenario,
   publishLoop,
   rollingRestartScenario,
   type Subscriber,
@@ -91,6 +92,16 @@ await withRedis((admin, runPrefix) => {
       const prefix = `${runPrefix}rolling:`;
       t.after(() => deleteKeys(admin, prefix));
       await rollingRestartScenario(t, { kind: 'redis', prefix });
+    },
+  );
+
+  test(
+    'presence across processes: listed everywhere, joins and leaves heard, the dead dropped',
+    LIMIT,
+    async (t) => {
+      const prefix = `${runPrefix}presence:`;
+      t.after(() => deleteKeys(admin, prefix));
+      await presenceScenario(t, { kind: 'redis', prefix, presenceTtlMs: 1_500 }, 1_500);
     },
   );
 

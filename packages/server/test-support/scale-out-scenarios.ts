@@ -15,12 +15,16 @@ import {
   Ledger,
   type LongPoller,
   longPoller,
+  type PresenceWatcher,
+  presenceOf,
+  presenceWatcher,
   publishLoop,
   type Subscriber,
   startCluster,
   waitForAll,
 } from './scale-out.js';
 import type { EngineConfig } from './server-process.js';
+import { eventually } from './wait-for.js';
 
 const PROCESSES = 3;
 const CLIENTS = 6;
@@ -200,4 +204,54 @@ export async function rollingRestartScenario(t: AfterHook, engine: EngineConfig)
     stats.reduce((sum, s) => sum + s.connections.websocket, 0),
     CLIENTS,
   );
+}
+
+/**
+ * Presence across processes (`engine` must have presence, with a short member TTL): two members per
+ * process; every process lists all six and every member hears every other join; one leaves and all
+ * hear it; a process is killed and, once its members' TTL has passed, the others drop them, with leaves.
+ */
+export async function presenceScenario(t: AfterHook, engine: EngineConfig, ttlMs: number): Promise<void> {
+  const channel = 'room.presence';
+  const cluster = await startCluster(t, PROCESSES, { engine, label: 'presence', presence: ['room.*'] });
+  const watchers: PresenceWatcher[] = [];
+  for (let i = 0; i < CLIENTS; i++) {
+    watchers.push(await presenceWatcher(t, cluster.processes[i % PROCESSES].origin, channel));
+  }
+  const everyone = watchers.map((w) => w.client).sort();
+  const sameOnEvery = async (expected: string[]) =>
+    eventually(async () => {
+      for (const p of cluster.live()) assert.deepEqual(await presenceOf(p.url, channel), expected, p.label);
+    }, 10_000);
+  await sameOnEvery(everyone);
+  // The first member was there before the others: it heard each of them join, whatever their process.
+  await eventually(() => {
+    assert.deepEqual(
+      watchers[0].events.filter((e) => e.startsWith('+')).sort(),
+      everyone.filter((c) => c !== watchers[0].client).map((c) => `+${c}`),
+    );
+  }, 10_000);
+
+  const leaving = watchers[1];
+  leaving.close();
+  await sameOnEvery(everyone.filter((c) => c !== leaving.client));
+  await eventually(() => {
+    for (const w of watchers) if (w !== leaving) assert.ok(w.events.includes(`-${leaving.client}`), w.client);
+  }, 10_000);
+
+  const victim = cluster.processes[2];
+  const gone = watchers.filter((_, i) => i % PROCESSES === 2).map((w) => w.client);
+  await victim.kill();
+  const diedAt = Date.now();
+  const left = everyone.filter((c) => c !== leaving.client && !gone.includes(c));
+  await sameOnEvery(left);
+  // Within a few TTLs: the survivors prune them on their next refresh.
+  const took = Date.now() - diedAt;
+  assert.ok(took < ttlMs * 3 + 5_000, `dead members dropped after ${took} ms`);
+  await eventually(() => {
+    for (const w of watchers) {
+      if (w === leaving || gone.includes(w.client)) continue;
+      for (const c of gone) assert.ok(w.events.includes(`-${c}`), `${w.client} heard ${c} leave`);
+    }
+  }, 10_000);
 }

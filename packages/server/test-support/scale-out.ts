@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Client, connect } from '@tidings/client';
 import {
+  DEFAULT_MOUNT_PATH,
   Endpoint,
   encodeCursor,
   FrameType,
@@ -220,6 +221,52 @@ export function longPoller(
       return reconnects;
     },
   };
+}
+
+export interface PresenceWatcher {
+  /** The connection id the server gave it (`welcome`): its member's `client`. */
+  readonly client: string;
+  /** `join` and `leave` frames, in order: `+client` or `-client`. */
+  readonly events: string[];
+  close(): void;
+}
+
+/**
+ * A raw WebSocket connection subscribed to `channel` on one server: a member of the channel's presence
+ * if the server has presence there, recording the join and leave frames it gets.
+ */
+export async function presenceWatcher(
+  t: AfterHook,
+  origin: string,
+  channel: string,
+): Promise<PresenceWatcher> {
+  const socket = new WebSocket(`${origin.replace(/^http/, 'ws')}${DEFAULT_MOUNT_PATH}${Endpoint.websocket}`);
+  t.after(() => socket.terminate());
+  const events: string[] = [];
+  let client = '';
+  let subscribed = false;
+  socket.on('message', (raw) => {
+    const frame = JSON.parse(String(raw)) as ServerFrame;
+    if (frame.type === FrameType.welcome) {
+      client = frame.client;
+      socket.send(JSON.stringify({ type: FrameType.subscribe, id: 1, channel }));
+    } else if (frame.type === FrameType.subscribed) subscribed = true;
+    else if (frame.type === FrameType.join) events.push(`+${frame.member.client}`);
+    else if (frame.type === FrameType.leave) events.push(`-${frame.member.client}`);
+  });
+  socket.on('error', () => undefined);
+  await waitFor(() => subscribed, SUBSCRIBE_TIMEOUT_MS, `subscribed to ${channel} on ${origin}`);
+  return { client, events, close: () => socket.close() };
+}
+
+/** The `client` of each member of `channel`, sorted, as `GET /presence` on `url` answers. */
+export async function presenceOf(url: string, channel: string): Promise<string[]> {
+  const response = await fetch(`${url}${Endpoint.presence}?${Query.channel}=${encodeURIComponent(channel)}`, {
+    signal: AbortSignal.timeout(5_000),
+  });
+  const frame = (await response.json()) as ServerFrame;
+  if (frame.type !== FrameType.presence) throw new Error(`${url}: ${JSON.stringify(frame)}`);
+  return frame.members.map((m) => m.client).sort();
 }
 
 /** What every test publisher publishes: an id unique to the test, naming who published it. */

@@ -29,7 +29,7 @@ async function createEngine(config: EngineConfig): Promise<Engine> {
       return new MemoryEngine();
     case 'redis': {
       const { RedisEngine } = await import('@tidings/redis');
-      return new RedisEngine({ url: config.url, prefix: config.prefix });
+      return new RedisEngine({ url: config.url, prefix: config.prefix, presenceTtlMs: config.presenceTtlMs });
     }
     case 'nats': {
       const { NatsEngine } = await import('@tidings/nats');
@@ -149,6 +149,7 @@ async function main(): Promise<void> {
   const tidings = createTidingsServer({
     hub,
     heartbeatMs: options.heartbeatMs ?? 1_000,
+    presence: options.presence,
     limits: { publishRate: { perSecond: rate, burst: rate } },
   });
   const server = createServer();

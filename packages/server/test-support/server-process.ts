@@ -6,13 +6,15 @@ import type { Published, PublishOptions } from '../src/hub.js';
 /** Which engine a server process runs on. Processes with the same prefix / stream share their channels. */
 export type EngineConfig =
   | { kind: 'memory' }
-  | { kind: 'redis'; prefix: string; url?: string }
+  | { kind: 'redis'; prefix: string; url?: string; presenceTtlMs?: number }
   | { kind: 'nats'; stream: string; subjectPrefix?: string; servers?: string };
 
 export interface ServerProcessOptions {
   engine: EngineConfig;
   /** The hub's `defaultHistory`. Default: 10 000 messages, so a client catching up never needs a reset. */
   history?: { size?: number; ttlMs?: number; idempotencyMs?: number };
+  /** The server's `presence` option: channels (or patterns) whose connections are members. */
+  presence?: string[];
   /** The server's heartbeat, ms. Default 1 000. */
   heartbeatMs?: number;
   /** Publishes per connection per second (and burst), so tests may publish fast. Default 10 000. */
