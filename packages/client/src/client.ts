@@ -9,6 +9,7 @@ import {
   FrameType,
   isPattern,
   PROTOCOL_VERSION,
+  type PresenceMember,
   type PublishFrame,
   parseSince,
   Query,
@@ -100,6 +101,12 @@ interface Connection {
   opened: boolean;
 }
 
+interface PendingAsk {
+  channel: string;
+  resolve(members: PresenceMember[]): void;
+  reject(error: TidingsError): void;
+}
+
 interface PendingPublish {
   frame: PublishFrame & { id: number };
   resolve(result: PublishResult): void;
@@ -125,6 +132,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
   #attempt = 0;
   readonly #subscriptions = new Map<string, Subscription>();
   readonly #pending = new Map<number, PendingPublish>();
+  readonly #asks = new Set<PendingAsk>();
   readonly #root: string;
   readonly #names: TransportName[];
   readonly #platform: Platform;
@@ -233,6 +241,36 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
     });
   }
 
+  /**
+   * Who is in a channel with presence: one member per connection. Waits while disconnected, and asks
+   * again if the connection is lost first. Rejects with a TidingsError on a refusal (FORBIDDEN, or
+   * UNSUPPORTED for a channel without presence). Authorized like a subscribe; no subscription needed.
+   */
+  presence(channel: string): Promise<PresenceMember[]> {
+    return new Promise((resolve, reject) => {
+      this.#assertOpen();
+      assertChannelName(channel);
+      const ask: PendingAsk = { channel, resolve, reject };
+      this.#asks.add(ask);
+      if (this.#state === 'connected') this.#ask(ask);
+    });
+  }
+
+  #ask(ask: PendingAsk): void {
+    this.#connection!.transport!.presence(ask.channel).then(
+      (members) => {
+        this.#asks.delete(ask);
+        ask.resolve(members);
+      },
+      (error) => {
+        // Anything but the server's refusal is a lost connection: the next one asks again.
+        if (!(error instanceof TidingsError)) return;
+        this.#asks.delete(ask);
+        ask.reject(error);
+      },
+    );
+  }
+
   /** Closes the connection for good. Pending publishes reject with CLOSED; saved positions stay. */
   close(): void {
     if (this.#state === 'disconnected') return;
@@ -297,6 +335,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
     this.#worked = connection.name;
     for (const { frame } of this.#pending.values()) connection.transport!.publish(frame);
     this.#setState('connected');
+    for (const ask of this.#asks) this.#ask(ask);
   }
 
   /** The connection is gone: reconnect (to the next transport if this one never opened), or stop. */
@@ -328,6 +367,10 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
       case FrameType.subscribed:
       case FrameType.reset:
         this.#subscriptions.get(frame.channel)?.receive(frame);
+        break;
+      case FrameType.join:
+      case FrameType.leave:
+        this.#subscriptions.get(frame.channel)?.heard(frame);
         break;
       case FrameType.message:
       case FrameType.snapshot:
@@ -438,6 +481,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
     this.#setState('disconnected');
     for (const pending of this.#pending.values()) pending.reject(error);
     this.#pending.clear();
+    for (const ask of this.#asks) ask.reject(error);
+    this.#asks.clear();
   }
 
   #assertOpen(): void {

@@ -4,6 +4,7 @@ export {
   errorAction,
   isTidingsError,
   type Position,
+  type PresenceMember,
   type SinceSpec,
   TidingsError,
   TransportName,

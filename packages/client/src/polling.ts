@@ -1,6 +1,7 @@
 import { decodeCursor, ErrorCode, FrameType, isPattern, Query, type ServerFrame } from '@tidings/protocol';
 import { channelQuery } from './channel-query.js';
 import { httpError, refuseChannels } from './http-error.js';
+import { httpPresence } from './http-presence.js';
 import { httpPublish } from './http-publish.js';
 import type { Transport, TransportHost } from './transport.js';
 
@@ -93,6 +94,7 @@ export function polling(host: TransportHost, endpoint: string, interval: number,
     subscribe: () => next(0),
     unsubscribe: () => next(0),
     publish: (frame) => httpPublish(host, frame),
+    presence: (channel) => httpPresence(host, channel),
     close: () => {
       closed = true;
       clearTimeout(timer);

@@ -1,6 +1,7 @@
 import { FrameType, type ServerFrame } from '@tidings/protocol';
 import { channelQuery } from './channel-query.js';
 import { type HttpFailure, refuseChannels } from './http-error.js';
+import { httpPresence } from './http-presence.js';
 import { httpPublish } from './http-publish.js';
 import type { Transport, TransportHost } from './transport.js';
 
@@ -73,6 +74,7 @@ export function streaming(host: TransportHost, endpoint: string, openStream: Ope
     subscribe: () => schedule(true),
     unsubscribe: () => schedule(true),
     publish: (frame) => httpPublish(host, frame),
+    presence: (channel) => httpPresence(host, channel),
     close: () => {
       clearTimeout(timer);
       generation++;

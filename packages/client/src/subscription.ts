@@ -1,7 +1,10 @@
 import {
   FrameType,
+  type JoinFrame,
+  type LeaveFrame,
   type MessageFrame,
   type Position,
+  type PresenceMember,
   type ResetFrame,
   type SinceSpec,
   type SnapshotFrame,
@@ -35,11 +38,16 @@ export interface SubscriptionEvents {
   reset: Position;
   /** The server refused or ended the subscription; its state is now `failed`. */
   error: TidingsError;
+  /** Someone else came into the channel (a channel with presence; WebSocket, SSE and stream transports). */
+  join: PresenceMember;
+  /** Someone else left the channel. */
+  leave: PresenceMember;
 }
 
 /** @internal What a subscription needs from its client. */
 export interface SubscriptionOwner {
   unsubscribe(subscription: Subscription): void;
+  presence(channel: string): Promise<PresenceMember[]>;
 }
 
 type Delivery = SubscribedFrame | MessageFrame | SnapshotFrame | ResetFrame;
@@ -89,6 +97,20 @@ export class Subscription extends Emitter<SubscriptionEvents> {
 
   unsubscribe(): void {
     this.#owner.unsubscribe(this);
+  }
+
+  /**
+   * Who is in the channel now (a channel with presence): one member per connection, this one included
+   * once subscribed. Join and leave events are best effort; this list is the truth, so fetch it again on
+   * `subscribed` (every reconnect) to stay exact.
+   */
+  presence(): Promise<PresenceMember[]> {
+    return this.#owner.presence(this.channel);
+  }
+
+  /** @internal A `join` or `leave` of the channel. */
+  heard(frame: JoinFrame | LeaveFrame): void {
+    this.emit(frame.type, frame.member);
   }
 
   /** @internal Where to (re)start: after the position if there is one. */

@@ -1,4 +1,4 @@
-import type { PublishFrame, ServerFrame, SinceSpec } from '@tidings/protocol';
+import type { PresenceMember, PublishFrame, ServerFrame, SinceSpec } from '@tidings/protocol';
 
 /** A subscription as a transport sees it: the channel, and its position if it has one, else where to start. */
 export interface ChannelSpec {
@@ -44,6 +44,11 @@ export interface Transport {
   subscribe(spec: ChannelSpec): void;
   unsubscribe(channel: string): void;
   publish(frame: PublishFrame): void;
+  /**
+   * Who is in a channel. Rejects with a TidingsError when the server refused, and with anything else
+   * when the connection was lost before the answer (the client asks again on the next one).
+   */
+  presence(channel: string): Promise<PresenceMember[]>;
   close(): void;
 }
 

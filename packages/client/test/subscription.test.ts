@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { Persistence } from '../src/persistence.js';
 import { type Message, Subscription } from '../src/subscription.js';
 
-const owner = { unsubscribe: () => {} };
+const owner = { unsubscribe: () => {}, presence: async () => [] };
 
 function message(offset: number, epoch = 'E1', channel = 'chat'): MessageFrame {
   return { type: 'message', channel, epoch, offset, ts: 1_000 + offset, data: `m${offset}` };

@@ -1,4 +1,12 @@
-import { CLOSE_CODE_BASE, type ClientFrame, Endpoint, FrameType, type ServerFrame } from '@tidings/protocol';
+import {
+  CLOSE_CODE_BASE,
+  type ClientFrame,
+  Endpoint,
+  FrameType,
+  type PresenceMember,
+  type ServerFrame,
+  TidingsError,
+} from '@tidings/protocol';
 import { nextRequestId } from '../request-id.js';
 import type { ChannelSpec, TransportKind } from '../transport.js';
 
@@ -27,7 +35,16 @@ export const websocket: TransportKind = {
     socket.onerror = () => {};
     // Subscribe requests in flight, so an error reply can name its channel.
     const requests = new Map<number, string>();
+    // Presence requests in flight: their replies and errors are answers, not frames for the client.
+    const asks = new Map<
+      number,
+      { resolve(members: PresenceMember[]): void; reject(error?: unknown): void }
+    >();
     let welcomed = false;
+    const lose = (): void => {
+      for (const ask of asks.values()) ask.reject();
+      asks.clear();
+    };
 
     const send = (frame: ClientFrame): void => {
       if (welcomed && socket.readyState === OPEN) socket.send(JSON.stringify(frame));
@@ -40,6 +57,14 @@ export const websocket: TransportKind = {
 
     socket.onmessage = ({ data }) => {
       const frame = JSON.parse(String(data)) as ServerFrame;
+      const ask =
+        (frame.type === FrameType.presence || frame.type === FrameType.error) && asks.get(frame.id!);
+      if (ask) {
+        asks.delete(frame.id!);
+        if (frame.type === FrameType.presence) ask.resolve(frame.members);
+        else ask.reject(new TidingsError(frame.code, frame.message, frame.details));
+        return;
+      }
       switch (frame.type) {
         case FrameType.welcome:
           welcomed = true;
@@ -58,6 +83,7 @@ export const websocket: TransportKind = {
       host.frame(frame);
     };
     socket.onclose = ({ code, reason }) => {
+      lose();
       // The `disconnect` frame that says why came first (the client acts on it); without one, the close code tells.
       host.close(code >= CLOSE_CODE_BASE ? { code: reason, message: reason } : undefined);
     };
@@ -66,7 +92,15 @@ export const websocket: TransportKind = {
       subscribe,
       unsubscribe: (channel) => send({ type: FrameType.unsubscribe, channel }),
       publish: send,
+      presence: (channel) =>
+        new Promise((resolve, reject) => {
+          if (!welcomed || socket.readyState !== OPEN) return reject();
+          const id = nextRequestId();
+          asks.set(id, { resolve, reject });
+          send({ type: FrameType.presence, id, channel });
+        }),
       close() {
+        lose();
         socket.onclose = socket.onmessage = null;
         socket.close(NORMAL_CLOSURE);
       },
