@@ -14,7 +14,8 @@ interface DisconnectCommand {
   from: string;
 }
 
-const RETRY_MS = 2_000;
+const RETRY_MIN_MS = 1_000;
+const RETRY_MAX_MS = 30_000;
 
 /**
  * Commands that must reach every server process on the engine, not only the one the API request hit:
@@ -28,6 +29,7 @@ export class Control {
   readonly #logger: Logger;
   #subscription: Subscription | undefined;
   #retry: NodeJS.Timeout | undefined;
+  #retryMs = RETRY_MIN_MS;
   #closed = false;
 
   constructor(hub: Hub, tidings: TidingsServer, logger: Logger) {
@@ -72,12 +74,19 @@ export class Control {
     );
     this.#subscription = subscription;
     // The engine may be down at start: keep trying, or other processes' disconnects would never arrive.
-    subscription.ready.catch((error: unknown) => {
-      if (this.#closed) return;
-      this.#logger.warn({ code: (error as { code?: string }).code }, 'control channel unavailable; retrying');
-      this.#retry = setTimeout(() => this.#listen(), RETRY_MS);
-      this.#retry.unref();
-    });
+    subscription.ready.then(
+      () => {
+        this.#retryMs = RETRY_MIN_MS;
+      },
+      (error: unknown) => {
+        if (this.#closed) return;
+        const code = (error as { code?: string }).code;
+        this.#logger.warn({ code, retryMs: this.#retryMs }, 'control channel unavailable; retrying');
+        this.#retry = setTimeout(() => this.#listen(), this.#retryMs);
+        this.#retry.unref();
+        this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MAX_MS);
+      },
+    );
   }
 
   #apply(command: DisconnectCommand): void {
