@@ -1,14 +1,21 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { attach, createHub, type Hub, type TidingsServer, type TidingsServerOptions } from '@tidings/server';
+import {
+  type Authenticate,
+  attach,
+  createHub,
+  type Hub,
+  type TidingsServer,
+  type TidingsServerOptions,
+} from '@tidings/server';
 import { buildBrowserClient } from './build-client.js';
 
 export interface ChatOptions {
   port?: number;
   host?: string;
   hub?: Hub;
-  /** Passed to Tidings (authentication, authorization, limits). */
+  /** Passed to Tidings (authentication, authorization, limits). Default: the demo's name-as-token, presence on `chat`. */
   tidings?: Omit<TidingsServerOptions, 'hub'>;
 }
 
@@ -26,6 +33,12 @@ const files = {
   client: buildBrowserClient(),
 };
 
+/**
+ * The page sends its name as the token, and this takes it at its word: a demo, NOT authentication.
+ * Anyone can chat, and be listed online, as anyone. A real app checks a token (`jwtAuth`, a session).
+ */
+const nameAsIdentity: Authenticate = ({ token }) => ({ id: token || 'Guest' });
+
 /** Starts the chat: the page at /<name>, the browser client at /tidings.js, Tidings at /tidings/*. */
 export async function startChat(options: ChatOptions = {}): Promise<Chat> {
   // The chat keeps its last 100 messages for an hour: a newcomer sees them on join.
@@ -41,7 +54,13 @@ export async function startChat(options: ChatOptions = {}): Promise<Chat> {
     if (/^\/[^/]{1,40}$/.test(pathname)) return send(res, 200, 'text/html', page);
     send(res, 404, 'text/plain', 'not found');
   });
-  const tidings = attach(server, { ...options.tidings, hub });
+  // Presence on `chat`: each open page is a member, so the page can show who is online.
+  const tidings = attach(server, {
+    authenticate: nameAsIdentity,
+    presence: ['chat'],
+    ...options.tidings,
+    hub,
+  });
 
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, host, resolve));
