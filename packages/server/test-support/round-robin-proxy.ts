@@ -72,6 +72,10 @@ export class RoundRobinProxy {
     let connected = false;
     upstream.once('connect', () => {
       connected = true;
+      if (client.destroyed) {
+        upstream.destroy();
+        return;
+      }
       this.connections.set(port, (this.connections.get(port) ?? 0) + 1);
       client.pipe(upstream);
       upstream.pipe(client);

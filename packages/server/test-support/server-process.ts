@@ -243,10 +243,10 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
       });
     });
 
-  const signal = async (name: NodeJS.Signals, graceMs: number) => {
+  const signal = async (name: NodeJS.Signals, graceMs?: number) => {
     if (!alive) return;
     child.kill(name);
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    const timer = graceMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), graceMs);
     await exited;
     clearTimeout(timer);
   };
@@ -273,7 +273,7 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
     credit(delivered) {
       if (alive && child.connected) child.send({ type: 'credit', delivered } satisfies ToServerProcess);
     },
-    kill: () => signal('SIGKILL', 0),
+    kill: () => signal('SIGKILL'),
     stop: (graceMs = 10_000) => signal('SIGTERM', graceMs),
   };
 }
