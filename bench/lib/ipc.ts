@@ -8,6 +8,8 @@ export interface ServerSample {
   rss: number;
   heapUsed: number;
   at: number;
+  /** Seconds since the server process started. */
+  uptime: number;
 }
 
 export interface PublishPlan {

@@ -23,6 +23,8 @@ const SERVER_SCRIPT = new URL('../procs/server-proc.ts', import.meta.url);
 const LOAD_SCRIPT = new URL('../procs/load-proc.ts', import.meta.url);
 const PRIME_EVERY_MS = 200;
 const PRIME_TIMEOUT_MS = 10_000;
+/** Process age by which V8 and the allocator have returned start-up memory (measured: 6-8 s). */
+const SETTLED_UPTIME_S = 9;
 
 type ServerChild = Child<ToServer, FromServer>;
 type LoadChild = Child<ToLoad, FromLoad>;
@@ -140,10 +142,13 @@ async function measure(
   );
   if (started.type === 'unavailable') return { ...base, status: 'skipped', reason: started.reason };
   const idle = scenario.mode === 'idle';
-  // Start-up garbage (tsx compiling the target) is still being returned to the OS at first; RSS per
-  // connection is a small difference of two large numbers, so both ends get the same settle and GC.
-  if (idle) await sleep(1_000);
-  const empty = await server.request({ type: 'sample', gc: true }, 'sample', 10_000);
+  let empty = await server.request({ type: 'sample', gc: true }, 'sample', 10_000);
+  if (idle && empty.uptime < SETTLED_UPTIME_S) {
+    // RSS per connection is a small difference of two large numbers, and a fresh process gives back
+    // ~8 MB of start-up heap (tsx compiling the target) during its first seconds: measure from after that.
+    await sleep((SETTLED_UPTIME_S - empty.uptime) * 1000);
+    empty = await server.request({ type: 'sample', gc: true }, 'sample', 10_000);
+  }
 
   // Subscribers, split into contiguous ranges over the load processes.
   const connected = await Promise.all(

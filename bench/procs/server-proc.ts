@@ -30,6 +30,7 @@ function sample(gc: boolean): FromServer {
     rss: memory.rss,
     heapUsed: memory.heapUsed,
     at: now(),
+    uptime: process.uptime(),
   };
 }
 
