@@ -2,6 +2,7 @@
 // with their engine config): real OS processes, clients spread over them, no sticky sessions.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { TransportName } from '@tidings/protocol';
 import {
   type AfterHook,
   acknowledged,
@@ -30,6 +31,11 @@ const PROCESSES = 3;
 const CLIENTS = 6;
 const POLLERS = 3;
 
+/** Clients alternate WebSocket and HTTP streaming; with three processes each gets one of each. */
+function transportOf(i: number): TransportName {
+  return i % 2 === 0 ? TransportName.websocket : TransportName.stream;
+}
+
 interface Audience {
   clients: ClientSubscriber[];
   pollers: LongPoller[];
@@ -49,7 +55,11 @@ async function audience(
   const from = await cluster.processes[0].position(channel);
   const clients = await Promise.all(
     Array.from({ length: CLIENTS }, (_, i) =>
-      clientSubscriber(t, origin(i), channel, { name: `client-${i}`, since: from }),
+      clientSubscriber(t, origin(i), channel, {
+        name: `client-${i}`,
+        since: from,
+        transport: transportOf(i),
+      }),
     ),
   );
   const pollers = Array.from({ length: POLLERS }, (_, i) =>
@@ -67,7 +77,7 @@ async function settle(audience: Audience, ledger: Ledger, epoch: string): Promis
 }
 
 /**
- * Three processes on one engine. Six clients on WebSocket, two per process; three long-pollers whose
+ * Three processes on one engine. Six clients (WebSocket and HTTP streaming), two per process; three long-pollers whose
  * every request goes to the next process; publishes through the clients, through HTTP to each process
  * in turn and through each process's hub. Every subscriber gets every message once, in order.
  */
@@ -106,7 +116,7 @@ export async function spreadScenario(t: AfterHook, engine: EngineConfig): Promis
   }
   const stats = await Promise.all(cluster.processes.map((p) => p.stats()));
   assert.deepEqual(
-    stats.map((s) => s.connections.websocket),
+    stats.map((s) => s.connections.websocket + s.connections.stream),
     Array(PROCESSES).fill(CLIENTS / PROCESSES),
   );
 }
@@ -153,7 +163,7 @@ export async function killScenario(t: AfterHook, engine: EngineConfig): Promise<
   assert.equal(live.length, PROCESSES - 1);
   const stats = await Promise.all(live.map((p) => p.stats()));
   assert.equal(
-    stats.reduce((sum, s) => sum + s.connections.websocket, 0),
+    stats.reduce((sum, s) => sum + s.connections.websocket + s.connections.stream, 0),
     CLIENTS,
   );
   audience_.pollers.forEach((poller, i) => {
@@ -201,7 +211,7 @@ export async function rollingRestartScenario(t: AfterHook, engine: EngineConfig)
   assert.ok(audience_.clients.filter((c) => c.reconnects > 0).length >= 2 * (CLIENTS / PROCESSES));
   const stats = await Promise.all(cluster.live().map((p) => p.stats()));
   assert.equal(
-    stats.reduce((sum, s) => sum + s.connections.websocket, 0),
+    stats.reduce((sum, s) => sum + s.connections.websocket + s.connections.stream, 0),
     CLIENTS,
   );
 }

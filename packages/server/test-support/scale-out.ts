@@ -99,16 +99,17 @@ export interface ClientSubscriber extends Subscriber {
 const SUBSCRIBE_TIMEOUT_MS = 15_000;
 
 /**
- * A Node `@tidings/client` (WebSocket from `ws`) subscribed to `channel` through `origin`: every
+ * A Node `@tidings/client` (WebSocket from `ws`, or another transport) subscribed to `channel` through `origin`: every
  * message, snapshot and reset it hands the app is recorded. Resolves once subscribed.
  */
 export async function clientSubscriber(
   t: AfterHook,
   origin: string,
   channel: string,
-  options: { name: string; since?: SinceSpec },
+  options: { name: string; since?: SinceSpec; transport?: TransportName },
 ): Promise<ClientSubscriber> {
-  const client = connect(origin, { WebSocket, transports: [TransportName.websocket], backoff: () => 50 });
+  const transports = [options.transport ?? TransportName.websocket];
+  const client = connect(origin, { WebSocket, transports, backoff: () => 50 });
   t.after(() => client.close());
   const received: Delivery[] = [];
   let reconnects = 0;
