@@ -53,6 +53,8 @@ class Entry {
   subscription: Subscription | undefined;
   /** A member of the channel's presence (or on its way to be): leaves with the subscription. */
   member = false;
+  /** Its start was announced: `join`/`leave` frames may follow (never before `subscribed`). */
+  started = false;
   constructor(
     readonly channel: string,
     readonly id: number | undefined,
@@ -340,7 +342,7 @@ export class Session {
 
   // A connection hears of the others; it is in the member list itself.
   readonly #onPresence = (event: PresenceEvent): void => {
-    if (event.member.client === this.id) return;
+    if (event.member.client === this.id || !this.#entries.get(event.channel)?.started) return;
     this.#sink.send(frames.presenceEvent(event), false);
     if (this.#sink.bufferedBytes > this.#maxBufferedBytes) this.slowConsumer();
   };
@@ -362,6 +364,7 @@ export class Session {
   }
 
   #started(entry: Entry, start: ResetNotice): void {
+    entry.started = true;
     this.#positions.set(entry.channel, start);
     if (this.#announce) {
       this.#sink.send(frames.subscribed(entry.channel, entry.id, start.epoch, start.offset), true);

@@ -62,13 +62,22 @@ export function presence(channel: string, members: PresenceMember[], id?: number
   return JSON.stringify(frame);
 }
 
-export function presenceEvent({ type, channel, member }: PresenceEvent): string {
-  const frame: JoinFrame | LeaveFrame = {
-    type: type === 'join' ? FrameType.join : FrameType.leave,
-    channel,
-    member,
-  };
-  return JSON.stringify(frame);
+let lastEvent: PresenceEvent | undefined;
+let lastEventFrame = '';
+
+/** A `join` or `leave` frame. Every subscriber is sent the same event object: it is encoded once. */
+export function presenceEvent(event: PresenceEvent): string {
+  if (event !== lastEvent) {
+    const { type, channel, member } = event;
+    const frame: JoinFrame | LeaveFrame = {
+      type: type === 'join' ? FrameType.join : FrameType.leave,
+      channel,
+      member,
+    };
+    lastEventFrame = JSON.stringify(frame);
+    lastEvent = event;
+  }
+  return lastEventFrame;
 }
 
 export function error(cause: unknown, id?: number, channel?: string): string {
