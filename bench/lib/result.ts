@@ -24,7 +24,7 @@ export interface TargetResult {
   outOfOrder?: number;
   /** Deliveries per second, from the first publish to the last delivery. */
   deliveredPerSec?: number;
-  /** Fixed-rate runs: false when deliveries fell more than 10% behind rate × subscribers (a saturated machine). */
+  /** Fixed-rate runs: false when deliveries fell more than 10% behind rate × subscribers ÷ channels (a saturated machine). */
   keptUp?: boolean;
   /** Publishes per second actually achieved. */
   publishedPerSec?: number;

@@ -318,7 +318,8 @@ function summarize(base: TargetResult, scenario: Scenario, m: Measured): TargetR
   const lastAt = Math.max(...m.reports.map((r) => r.lastReceivedAt));
   const deliveredPerSec = Math.round(expected / ((lastAt - m.startedAt) / 1000));
   // Everything arrived, but a fixed-rate figure only means something if the rate was actually held.
-  const keptUp = scenario.rate > 0 ? deliveredPerSec >= 0.9 * scenario.rate * scenario.subs : undefined;
+  const asked = (scenario.rate * scenario.subs) / scenario.channels.length;
+  const keptUp = scenario.rate > 0 ? deliveredPerSec >= 0.9 * asked : undefined;
   return {
     ...base,
     ...common,

@@ -30,7 +30,7 @@ export function formatTable(results: TargetResult[]): string {
   const notes: string[] = [];
   const status = (r: TargetResult) => {
     if (r.status === 'ok' && r.keptUp === false) {
-      const target = r.rate * r.subs;
+      const target = Math.round((r.rate * r.subs) / r.channels);
       notes.push(
         `  ${r.target}: ok*: all delivered, but at ${r.deliveredPerSec} deliveries/s, not the ${target}/s asked for (saturated: load avg ${r.loadAvg1})`,
       );
