@@ -99,8 +99,8 @@ export interface ClientSubscriber extends Subscriber {
 const SUBSCRIBE_TIMEOUT_MS = 15_000;
 
 /**
- * A Node `@tidings/client` (WebSocket from `ws`, or another transport) subscribed to `channel` through `origin`: every
- * message, snapshot and reset it hands the app is recorded. Resolves once subscribed.
+ * A Node `@tidings/client` (WebSocket from `ws` by default) subscribed to `channel` through `origin`:
+ * every message, snapshot and reset it hands the app is recorded. Resolves once subscribed.
  */
 export async function clientSubscriber(
   t: AfterHook,
