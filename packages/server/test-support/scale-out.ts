@@ -270,11 +270,6 @@ export async function presenceOf(url: string, channel: string): Promise<string[]
   return frame.members.map((m) => m.client).sort();
 }
 
-/** What every test publisher publishes: an id unique to the test, naming who published it. */
-export interface Payload {
-  id: string;
-}
-
 export interface Publication {
   id: string;
   epoch: string;
@@ -354,12 +349,12 @@ export async function publishLoop(
 
 const RETRY_DEADLINE_MS = 20_000;
 
-/** Retries `attempt(k)` (k = 0, 1, …: pick the next target) until it succeeds or the deadline passes. */
-async function withRetries<T>(what: string, attempt: (k: number) => Promise<T>): Promise<T> {
+/** Retries `attempt` (which picks the next target each time) until it succeeds or the deadline passes. */
+async function withRetries<T>(what: string, attempt: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + RETRY_DEADLINE_MS;
-  for (let k = 0; ; k++) {
+  for (;;) {
     try {
-      return await attempt(k);
+      return await attempt();
     } catch (error) {
       if (Date.now() > deadline)
         throw new Error(`${what}: still failing after ${RETRY_DEADLINE_MS} ms`, { cause: error });
@@ -374,24 +369,27 @@ async function withRetries<T>(what: string, attempt: (k: number) => Promise<T>):
  */
 export function hubPublisher(cluster: Cluster, channel: string, ledger: Ledger, source: string) {
   let turn = 0;
-  return (i: number) =>
-    withRetries(`${source}:${i}`, async () => {
+  return async (i: number) => {
+    const id = `${source}:${i}`;
+    // The ledger is told outside the retries, so that its own assertion is not retried away.
+    const publication = await withRetries(id, async () => {
       const live = cluster.live();
       const process = live[turn++ % live.length];
-      const id = `${source}:${i}`;
       const ack = await process.publish(channel, { id }, { id });
-      ledger.add({ id, epoch: ack.epoch, offset: ack.offset, via: `hub ${process.label}` });
+      return { id, epoch: ack.epoch, offset: ack.offset, via: `hub ${process.label}` };
     });
+    ledger.add(publication);
+  };
 }
 
 /** Publishes with `POST /tidings/publish` to the next live process each time; retries elsewhere with the same key. */
 export function httpPublisher(cluster: Cluster, channel: string, ledger: Ledger, source: string) {
   let turn = 0;
-  return (i: number) =>
-    withRetries(`${source}:${i}`, async () => {
+  return async (i: number) => {
+    const id = `${source}:${i}`;
+    const publication = await withRetries(id, async () => {
       const urls = cluster.urls();
       const url = urls[turn++ % urls.length];
-      const id = `${source}:${i}`;
       const response = await fetch(`${url}${Endpoint.publish}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -400,8 +398,10 @@ export function httpPublisher(cluster: Cluster, channel: string, ledger: Ledger,
       });
       const frame = (await response.json()) as ServerFrame;
       if (frame.type !== FrameType.ack) throw new Error(`${url}: ${JSON.stringify(frame)}`);
-      ledger.add({ id, epoch: frame.epoch, offset: frame.offset, via: `http ${url}` });
+      return { id, epoch: frame.epoch, offset: frame.offset, via: `http ${url}` };
     });
+    ledger.add(publication);
+  };
 }
 
 /** Publishes with `client.publish` (the client re-sends with the same key after a reconnect). */
