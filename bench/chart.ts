@@ -6,10 +6,11 @@ import { RESULTS_DIR } from './lib/results-file.js';
 import { type Panel, renderSvg, type Series } from './lib/svg-chart.js';
 
 /**
- * `npx tsx chart.ts [--scenario fanout] [--out FILE] [results.jsonl …]`: delivered msgs/s and p99
- * latency against subscriber count, one line per target, one row of panels per publish rate. Reads every
- * bench/results/*.jsonl by default; for a repeated (target, rate, subs) the latest run wins. Failed runs
- * are not results and are left out.
+ * `npx tsx chart.ts [--scenario fanout] [--quietest] [--out FILE] [results.jsonl …]`: delivered msgs/s
+ * and p99 latency against subscriber count, one line per target, one row of panels per publish rate.
+ * Reads every bench/results/*.jsonl by default; for a repeated (target, rate, subs) the latest run wins,
+ * or with --quietest the one that ran on the least busy machine (lowest load average). Failed runs are
+ * not results and are left out.
  */
 const COLORS: Record<string, string> = {
   ws: '#555555',
@@ -22,7 +23,11 @@ const COLORS: Record<string, string> = {
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { scenario: { type: 'string', default: 'fanout' }, out: { type: 'string' } },
+  options: {
+    scenario: { type: 'string', default: 'fanout' },
+    out: { type: 'string' },
+    quietest: { type: 'boolean', default: false },
+  },
 });
 const scenario = values.scenario;
 const files =
@@ -32,18 +37,21 @@ const files =
         .filter((f) => f.endsWith('.jsonl'))
         .map((f) => join(RESULTS_DIR, f));
 
-const latest = new Map<string, TargetResult>();
+const chosen = new Map<string, TargetResult>();
 for (const file of files) {
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     if (!line.startsWith('{')) continue;
     const r = JSON.parse(line) as TargetResult;
     if (r.scenario !== scenario || r.status !== 'ok' || r.deliveredPerSec === undefined) continue;
     const key = `${r.target}|${r.rate}|${r.subs}`;
-    const previous = latest.get(key);
-    if (!previous || previous.runId <= r.runId) latest.set(key, r);
+    const previous = chosen.get(key);
+    const better = values.quietest
+      ? (r.loadAvg1 ?? Number.POSITIVE_INFINITY) < (previous?.loadAvg1 ?? Number.POSITIVE_INFINITY)
+      : previous === undefined || previous.runId <= r.runId;
+    if (!previous || better) chosen.set(key, r);
   }
 }
-const results = [...latest.values()];
+const results = [...chosen.values()];
 if (results.length === 0) {
   console.error(`no successful "${scenario}" results in ${files.join(', ')}`);
   process.exit(1);
