@@ -11,7 +11,7 @@ const options: BenchOptions = {
   targets: ['ws'],
   loadProcs: 1,
   payloadBytes: 100,
-  drainMs: 1_000,
+  drainMs: 3_000,
   window: 50_000,
   connectBatch: 100,
   resultsFile: null,
