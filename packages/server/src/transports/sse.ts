@@ -8,6 +8,8 @@ const RETRY_MS = 1_000;
 
 let lastFrame = '';
 let lastEvent = '';
+/** `lastEvent` with the `id:` of a one-channel request: that cursor is the position the frame itself names. */
+let lastOneChannelEvent = '';
 
 /**
  * `GET <mount>/sse`: one event per frame, `data:` only. A frame that moves a position carries
@@ -20,9 +22,16 @@ const sse: StreamFormat = {
   encode(frame, moved, session) {
     if (frame !== lastFrame) {
       lastEvent = `data: ${frame}\n\n`;
+      lastOneChannelEvent = '';
       lastFrame = frame;
     }
-    return moved ? `id: ${session.cursor()}\n${lastEvent}` : lastEvent;
+    if (!moved) return lastEvent;
+    // Every one-channel request that sends this frame has the same cursor: build that event once per frame.
+    if (session.positions.size === 1) {
+      if (lastOneChannelEvent === '') lastOneChannelEvent = `id: ${session.cursor()}\n${lastEvent}`;
+      return lastOneChannelEvent;
+    }
+    return `id: ${session.cursor()}\n${lastEvent}`;
   },
 };
 
