@@ -259,29 +259,39 @@ export class SubscriptionImpl implements Subscription {
   }
 
   #enqueue(item: Item): void {
-    this.#queue.push(item);
-    if (!this.#draining) this.#drain();
+    if (this.closed) return;
+    if (this.#draining) {
+      this.#queue.push(item);
+      return;
+    }
+    // Nothing queued, nothing running: deliver at once, without touching the queue.
+    this.#draining = true;
+    if (this.#run(item)) this.#drain();
   }
 
-  /** Runs handler calls one at a time; a sync handler costs no promise. */
+  /** Delivers one item; false when an async handler took over (the drain resumes once it settles). */
+  #run(item: Item): boolean {
+    let result: void | PromiseLike<void>;
+    try {
+      result = this.#deliver(item);
+    } catch (error) {
+      this.#host.report(error, this);
+      return true;
+    }
+    if (result !== undefined && typeof result.then === 'function') {
+      result.then(this.#resume, this.#fail);
+      return false;
+    }
+    return true;
+  }
+
+  /** Runs queued handler calls one at a time; a sync handler costs no promise. Called while `#draining`. */
   #drain(): void {
-    this.#draining = true;
     while (this.#head < this.#queue.length) {
       if (this.closed) break;
-      const item = this.#queue[this.#head++];
-      let result: void | PromiseLike<void>;
-      try {
-        result = this.#deliver(item);
-      } catch (error) {
-        this.#host.report(error, this);
-        continue;
-      }
-      if (result !== undefined && typeof result.then === 'function') {
-        result.then(this.#resume, this.#fail);
-        return;
-      }
+      if (!this.#run(this.#queue[this.#head++])) return;
     }
-    this.#queue = [];
+    this.#queue.length = 0;
     this.#head = 0;
     this.#draining = false;
   }
