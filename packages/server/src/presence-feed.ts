@@ -21,7 +21,9 @@ export class PresenceFeed {
     this.ready.catch(() => {});
   }
 
-  readonly #deliver = (event: PresenceEvent): void => {
+  readonly #deliver = this.#deliverEvent.bind(this);
+
+  #deliverEvent(event: PresenceEvent): void {
     for (const listener of this.listeners) {
       try {
         listener(event);
@@ -29,7 +31,7 @@ export class PresenceFeed {
         this.#report(error);
       }
     }
-  };
+  }
 
   close(): void {
     this.#closed = true;

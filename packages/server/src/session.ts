@@ -71,7 +71,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export class Session {
   identity: Identity;
   readonly #context: ServerContext;
-  readonly #request: IncomingMessage;
+  /** Kept for a token refresh, and only when there is an authenticate hook to hand it to. */
+  readonly #request: IncomingMessage | undefined;
   readonly #sink: FrameSink;
   readonly #announce: boolean;
   readonly #presence: boolean;
@@ -86,7 +87,7 @@ export class Session {
 
   constructor(context: ServerContext, options: SessionOptions) {
     this.#context = context;
-    this.#request = options.request;
+    this.#request = context.authenticate ? options.request : undefined;
     this.identity = options.identity;
     this.#sink = options.sink;
     this.#announce = options.announce ?? true;
@@ -188,7 +189,7 @@ export class Session {
         ? this.#scope.subscribe(channel, this.#onPatternMessage, { since })
         : this.#scope.subscribe(channel, this.#onMessage, {
             since,
-            onStart: (start) => this.#started(entry, start),
+            onStart: this.#started.bind(this, entry),
             onReset: this.#onReset,
             onPresence: member ? this.#onPresence : undefined,
           });
@@ -266,7 +267,10 @@ export class Session {
   async refresh(token: string, id?: number): Promise<void> {
     let identity: Identity;
     try {
-      identity = await identify(this.#context.authenticate, { request: this.#request, token });
+      identity = await identify(this.#context.authenticate, {
+        request: this.#request as IncomingMessage,
+        token,
+      });
       if (identity.id !== this.identity.id) {
         throw new TidingsError(ErrorCode.forbidden, 'a refresh must be for the same identity');
       }
@@ -319,33 +323,43 @@ export class Session {
   }
 
   // Delivery: one bound function per session, no allocation per message.
-  readonly #onMessage = (message: unknown): void => {
+  // Callbacks are methods bound once per instance, not arrow-function fields: under a loader that
+  // keeps function names (tsx) every arrow field grows a property dictionary, ~250 bytes a connection each.
+  readonly #onMessage = this.#sendMessage.bind(this);
+
+  #sendMessage(message: unknown): void {
     const envelope = message as Envelope;
     this.#positions.set(envelope.channel, envelope);
     this.#sink.send(envelope.frame, true);
     this.#observer?.delivered?.();
     if (this.#sink.bufferedBytes > this.#maxBufferedBytes) this.slowConsumer();
-  };
+  }
 
   // A pattern's channels carry no resumable position: their messages move nothing.
-  readonly #onPatternMessage = (message: unknown): void => {
+  readonly #onPatternMessage = this.#sendPatternMessage.bind(this);
+
+  #sendPatternMessage(message: unknown): void {
     this.#sink.send((message as Envelope).frame, false);
     this.#observer?.delivered?.();
     if (this.#sink.bufferedBytes > this.#maxBufferedBytes) this.slowConsumer();
-  };
+  }
 
-  readonly #onReset = (notice: ResetNotice): void => {
+  readonly #onReset = this.#sendReset.bind(this);
+
+  #sendReset(notice: ResetNotice): void {
     this.#positions.set(notice.channel, notice);
     this.#sink.send(frames.reset(notice.channel, notice.epoch, notice.offset), true);
     this.#observer?.delivered?.();
-  };
+  }
 
   // A connection hears of the others; it is in the member list itself.
-  readonly #onPresence = (event: PresenceEvent): void => {
+  readonly #onPresence = this.#sendPresence.bind(this);
+
+  #sendPresence(event: PresenceEvent): void {
     if (event.member.client === this.id || !this.#entries.get(event.channel)?.started) return;
     this.#sink.send(frames.presenceEvent(event), false);
     if (this.#sink.bufferedBytes > this.#maxBufferedBytes) this.slowConsumer();
-  };
+  }
 
   #member(): PresenceMember {
     const { id: user, info } = this.identity;
@@ -405,7 +419,9 @@ export class Session {
     this.#expiry.unref();
   }
 
-  readonly #expire = (): void => {
+  readonly #expire = this.#expireNow.bind(this);
+
+  #expireNow(): void {
     const expiresAt = this.identity.expiresAt;
     if (this.#ended || expiresAt === undefined) return;
     if (expiresAt > Date.now()) {
@@ -415,5 +431,5 @@ export class Session {
     const reason = 'the token has expired';
     for (const entry of [...this.#entries.values()]) this.#end(entry, ErrorCode.tokenExpired, reason);
     this.end(ErrorCode.tokenExpired, reason, true);
-  };
+  }
 }

@@ -296,15 +296,19 @@ export class SubscriptionImpl implements Subscription {
     this.#draining = false;
   }
 
-  readonly #resume = (): void => {
+  readonly #resume = this.#resumeDrain.bind(this);
+
+  #resumeDrain(): void {
     this.#compact();
     this.#drain();
-  };
+  }
 
-  readonly #fail = (error: unknown): void => {
+  readonly #fail = this.#reportAndResume.bind(this);
+
+  #reportAndResume(error: unknown): void {
     this.#host.report(error, this);
     this.#resume();
-  };
+  }
 
   #compact(): void {
     if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {

@@ -115,9 +115,11 @@ class StreamConnection implements FrameSink, Connection, Flushable {
     this.#response.destroy();
   }
 
-  readonly #onClose = (): void => {
+  readonly #onClose = this.#handleClose.bind(this);
+
+  #handleClose(): void {
     this.#ended = true;
     this.session.close();
     this.#context.closed(this);
-  };
+  }
 }

@@ -132,7 +132,9 @@ class PollConnection implements FrameSink, Connection {
     setImmediate(this.#finish);
   }
 
-  readonly #finish = (): void => {
+  readonly #finish = this.#finishNow.bind(this);
+
+  #finishNow(): void {
     if (this.#done) return;
     this.#done = true;
     clearTimeout(this.#timer);
@@ -141,12 +143,14 @@ class PollConnection implements FrameSink, Connection {
     this.session.close();
     const body = `{"frames":[${this.#frames.join(',')}],"cursor":${JSON.stringify(cursor)}}`;
     sendJson(this.#response, 200, body, this.#cors);
-  };
+  }
 
-  readonly #onClose = (): void => {
+  readonly #onClose = this.#handleClose.bind(this);
+
+  #handleClose(): void {
     this.#done = true;
     clearTimeout(this.#timer);
     this.session.close();
     this.#context.closed(this);
-  };
+  }
 }

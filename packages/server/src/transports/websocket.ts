@@ -196,7 +196,9 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
     this.#ws.terminate();
   }
 
-  readonly #onMessage = (data: RawData, isBinary: boolean): void => {
+  readonly #onMessage = this.#handleMessage.bind(this);
+
+  #handleMessage(data: RawData, isBinary: boolean): void {
     this.#unanswered = 0;
     const session = this.session;
     const bytes = data as Buffer;
@@ -222,16 +224,20 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
     } catch (error) {
       session.fail(error, requestId(value));
     }
-  };
+  }
 
-  readonly #onPong = (): void => {
+  readonly #onPong = this.#handlePong.bind(this);
+
+  #handlePong(): void {
     this.#unanswered = 0;
-  };
+  }
 
-  readonly #onClose = (): void => {
+  readonly #onClose = this.#handleClose.bind(this);
+
+  #handleClose(): void {
     this.session.close();
     this.#context.closed(this);
-  };
+  }
 }
 
 /** The `id` of a frame that failed validation, when it has a usable one, so the client can match the error. */
