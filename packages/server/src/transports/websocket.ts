@@ -109,8 +109,6 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
   readonly #maxFrameBytes: number;
   readonly #maxBufferedBytes: number;
   #corked = false;
-  /** A flush is scheduled for this turn. */
-  #pending = false;
   /** What the client had not taken at the last flush. */
   #backlog = 0;
   /** Heartbeat ticks since the last frame sent. */
@@ -142,26 +140,19 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
 
   send(frame: string, _moved?: boolean): void {
     if (this.#ws.readyState !== WebSocket.OPEN) return;
-    // The first frame of a turn goes out at once; only a second one corks the socket, so the rest of
-    // the turn's frames share one syscall and a lone message pays no cork/uncork.
-    if (!this.#pending) {
-      this.#pending = true;
-      flushSoon(this);
-    } else if (!this.#corked) {
+    if (!this.#corked) {
       this.#corked = true;
       this.#socket.cork();
+      flushSoon(this);
     }
     this.#socket.write(textFrame(frame));
     this.#quiet = 0;
   }
 
   flush(): void {
-    if (!this.#pending) return;
-    this.#pending = false;
-    if (this.#corked) {
-      this.#corked = false;
-      this.#socket.uncork();
-    }
+    if (!this.#corked) return;
+    this.#corked = false;
+    this.#socket.uncork();
     this.#backlog = this.#socket.writableLength;
     if (this.#backlog > this.#maxBufferedBytes) this.session.slowConsumer();
   }
