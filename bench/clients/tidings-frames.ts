@@ -11,6 +11,7 @@ export function handleTidingsFrame(text: string, options: ClientOptions): Server
   switch (frame.type) {
     case FrameType.message: {
       if (frame.channel !== options.channel) break;
+      options.onPosition?.(frame.epoch, frame.offset);
       const data = frame.data as { n: number; sent: number };
       options.onMessage(data.n, data.sent);
       break;
@@ -23,4 +24,9 @@ export function handleTidingsFrame(text: string, options: ClientOptions): Server
       break;
   }
   return frame;
+}
+
+/** A one-channel cursor, `channel=epoch:offset`: what the HTTP transports resume from. */
+export function resumeCursor(channel: string, since: { epoch: string; offset: number }): string {
+  return `${channel}=${since.epoch}:${since.offset}`;
 }

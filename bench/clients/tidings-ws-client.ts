@@ -14,6 +14,7 @@ export function connectTidingsWs(options: ClientOptions): Promise<BenchClient> {
     const guarded: ClientOptions = { ...options, onClose: fail };
     socket.on('open', () => {
       const subscribe: SubscribeFrame = { type: FrameType.subscribe, id: 1, channel: options.channel };
+      if (options.since) subscribe.since = options.since;
       socket.send(JSON.stringify(subscribe));
     });
     socket.on('message', (raw) => {

@@ -79,12 +79,25 @@ export interface LoadReport {
   lastReceivedAt: number;
   cpuUs: number;
   rss: number;
+  /** Reconnect scenario: per subscriber, ms from the drop (−1 = never). */
+  reconnect?: ReconnectReport;
+}
+
+export interface ReconnectReport {
+  /** Until the resumed subscription was accepted (the transport's own `connected`). */
+  resumedMs: number[];
+  /** Until the first message published after that acceptance arrived (see docs/BENCHMARKS.md). */
+  catchUpMs: number[];
+  failed: number;
+  firstError?: string;
 }
 
 export type ToLoad =
   | { type: 'start'; config: LoadConfig }
   /** Start of the measured window: reset latency and CPU baselines. */
   | { type: 'measure' }
+  /** Reconnect scenario: drop every connection now and resume each from its last position. */
+  | { type: 'drop' }
   /** Messages published per channel, to check every subscriber against. */
   | { type: 'report'; expected: number[] }
   | { type: 'close' };
@@ -95,6 +108,8 @@ export interface Progress {
   /** Subscribers that have received a priming message. */
   primed: number;
   closed: number;
+  /** Reconnect scenario: subscribers caught up since the drop. */
+  caughtUp: number;
 }
 
 export type FromLoad =

@@ -35,12 +35,28 @@ export interface TargetResult {
   serverRssStartMb?: number;
   loadCpuPct?: number;
   idle?: { rssPerConnKb: number; heapPerConnKb: number; serverCpuPct: number };
+  reconnect?: ReconnectFigures;
   /** This target's figures divided by the same figures of `ws` / `socketio` in the same run. */
   ratios?: Record<string, Ratios>;
   problems?: string[];
   /** 1-minute load average just before this target ran (other work on the machine skews the figures). */
   loadAvg1?: number;
   machine?: Machine;
+}
+
+/** Reconnect scenario: times from the drop, over every subscriber (see docs/BENCHMARKS.md). */
+export interface ReconnectFigures {
+  /** Drop → resumed subscription accepted. */
+  resumedMs: { p50: number; p99: number; max: number };
+  /** Drop → first message published after that acceptance received: caught up. `max` = all caught up. */
+  catchUpMs: { p50: number; p99: number; max: number };
+  caughtUp: number;
+  reconnectFailed: number;
+  /** Drop → every subscriber caught up, as seen by the orchestrator (10 ms progress reports). */
+  windowMs: number;
+  /** Server CPU time during that window, and as % of one core. */
+  serverCpuMs: number;
+  serverCpuPct: number;
 }
 
 export interface Ratios {

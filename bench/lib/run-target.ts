@@ -4,7 +4,7 @@ import type { Target } from '../targets/target.js';
 import { Child } from './child.js';
 import { mergeHistograms, quantileMs } from './histogram.js';
 import type { FromLoad, FromServer, LoadReport, Progress, ServerSample, ToLoad, ToServer } from './ipc.js';
-import type { TargetResult } from './result.js';
+import type { ReconnectFigures, TargetResult } from './result.js';
 
 export interface RunOptions {
   runId: string;
@@ -114,7 +114,7 @@ async function measure(
     const load: LoadChild = new Child(`load${p}`, LOAD_SCRIPT);
     children.push({ close: () => load.close({ type: 'close' }), kill: () => load.kill() });
     loads.push(load);
-    progress.push({ delivered: 0, primed: 0, closed: 0 });
+    progress.push({ delivered: 0, primed: 0, closed: 0, caughtUp: 0 });
     load.on('progress', (message) => {
       progress[p] = message;
       for (const watcher of watchers) watcher();
@@ -197,6 +197,7 @@ async function measure(
   let perChannel = scenario.channels.map(() => 0);
   let publishedPerSec: number | undefined;
   let startedAt = 0;
+  let reconnectWindow: Promise<ReconnectWindow> | undefined;
 
   if (!idle) {
     // Only the paced publisher needs credit; at a fixed rate the IPC would only add server CPU.
@@ -211,11 +212,23 @@ async function measure(
       payloadBytes: options.payloadBytes,
       dropEvery: options.dropEvery,
     };
-    const published = await server.request(
-      { type: 'run', plan },
-      'published',
-      scenario.seconds * 1000 + 30_000,
-    );
+    const publishing = server.request({ type: 'run', plan }, 'published', scenario.seconds * 1000 + 30_000);
+    const dropAt = scenario.dropAt;
+    if (dropAt !== undefined) {
+      // Runs beside the publisher: drop everyone at `dropAt` of the run, then wait for all to catch up.
+      reconnectWindow = (async () => {
+        await sleep(scenario.seconds * 1000 * dropAt);
+        const sampling = server.request({ type: 'sample', gc: false }, 'sample', 10_000);
+        for (const load of loads) load.send({ type: 'drop' });
+        const atDrop = await sampling;
+        const remainingMs = scenario.seconds * 1000 * (1 - dropAt) + options.drainMs;
+        const allCaughtUp = await until(() => total('caughtUp') >= scenario.subs, remainingMs);
+        const atCaughtUp = await server.request({ type: 'sample', gc: false }, 'sample', 10_000);
+        return { atDrop, atCaughtUp, allCaughtUp };
+      })();
+      reconnectWindow.catch(() => {});
+    }
+    const published = await publishing;
     watchers.delete(credit);
     perChannel = published.perChannel;
     startedAt = published.startedAt;
@@ -230,6 +243,7 @@ async function measure(
     await sleep(scenario.seconds * 1000);
   }
 
+  const reconnected = await reconnectWindow;
   const after = await server.request({ type: 'sample', gc: idle }, 'sample', 30_000);
   const reports = await Promise.all(
     loads.map((load) => load.request({ type: 'report', expected: perChannel }, 'report', 30_000)),
@@ -244,7 +258,14 @@ async function measure(
     startedAt,
     connectMs,
     publishedPerSec,
+    reconnected,
   });
+}
+
+interface ReconnectWindow {
+  atDrop: ServerSample;
+  atCaughtUp: ServerSample;
+  allCaughtUp: boolean;
 }
 
 interface Measured {
@@ -257,6 +278,7 @@ interface Measured {
   startedAt: number;
   connectMs: number;
   publishedPerSec: number | undefined;
+  reconnected?: ReconnectWindow;
 }
 
 function summarize(base: TargetResult, scenario: Scenario, m: Measured): TargetResult {
@@ -305,13 +327,33 @@ function summarize(base: TargetResult, scenario: Scenario, m: Measured): TargetR
     publishedPerSec: m.publishedPerSec,
   };
   const complete = sumOf('complete');
+  const reconnect = m.reconnected && reconnectFigures(m.reconnected, m.reports);
+  if (reconnect?.reason) {
+    return {
+      ...base,
+      ...common,
+      ...counts,
+      status: 'failed',
+      reason: reconnect.reason,
+      problems,
+      reconnect: reconnect.figures,
+    };
+  }
   if (complete !== scenario.subs || published === 0) {
     const reason =
       published === 0
         ? 'nothing was published'
         : `${scenario.subs - complete} of ${scenario.subs} subscribers did not get exactly 1..n: ` +
           `${counts.missing} missing, ${counts.duplicates} late/duplicate, ${counts.outOfOrder} gaps, ${sumOf('closed')} closed`;
-    return { ...base, ...common, ...counts, status: 'failed', reason, problems };
+    return {
+      ...base,
+      ...common,
+      ...counts,
+      status: 'failed',
+      reason,
+      problems,
+      reconnect: reconnect?.figures,
+    };
   }
 
   const latency = mergeHistograms(m.reports.map((r) => r.latency));
@@ -336,5 +378,43 @@ function summarize(base: TargetResult, scenario: Scenario, m: Measured): TargetR
     serverCpuUsPerMsg: round(serverCpuUs / expected, 3),
     serverCpuPct: round((serverCpuUs / (windowMs * 1000)) * 100, 1),
     loadCpuPct,
+    reconnect: reconnect?.figures,
   };
+}
+
+const quantile = (sorted: number[], q: number) =>
+  sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+
+/** Catch-up figures over every subscriber; a reason when some never resumed or never caught up. */
+function reconnectFigures(
+  window: ReconnectWindow,
+  reports: LoadReport[],
+): { figures: ReconnectFigures; reason?: string } {
+  const resumed = reports.flatMap((r) => r.reconnect?.resumedMs ?? []);
+  const catchUp = reports.flatMap((r) => r.reconnect?.catchUpMs ?? []);
+  const failed = reports.reduce((sum, r) => sum + (r.reconnect?.failed ?? 0), 0);
+  const firstError = reports.find((r) => r.reconnect?.firstError)?.reconnect?.firstError;
+  const done = catchUp.filter((ms) => ms >= 0).sort((a, b) => a - b);
+  const back = resumed.filter((ms) => ms >= 0).sort((a, b) => a - b);
+  const ms = window.atCaughtUp.at - window.atDrop.at;
+  const cpuUs = window.atCaughtUp.cpuUs - window.atDrop.cpuUs;
+  const figures: ReconnectFigures = {
+    resumedMs: { p50: quantile(back, 0.5), p99: quantile(back, 0.99), max: back.at(-1) ?? Number.NaN },
+    catchUpMs: { p50: quantile(done, 0.5), p99: quantile(done, 0.99), max: done.at(-1) ?? Number.NaN },
+    caughtUp: done.length,
+    reconnectFailed: failed,
+    windowMs: round(ms, 1),
+    serverCpuMs: round(cpuUs / 1000, 1),
+    serverCpuPct: round((cpuUs / (ms * 1000)) * 100, 1),
+  };
+  const notCaughtUp = reports.reduce((sum, r) => sum + r.subscribers, 0) - done.length;
+  if (failed > 0 || notCaughtUp > 0 || !window.allCaughtUp) {
+    return {
+      figures,
+      reason:
+        `${notCaughtUp} subscribers did not catch up after the drop` +
+        (failed > 0 ? `, ${failed} failed to reconnect: ${firstError}` : ''),
+    };
+  }
+  return { figures };
 }

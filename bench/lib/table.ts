@@ -43,7 +43,42 @@ export function formatTable(results: TargetResult[]): string {
     return r.status.toUpperCase();
   };
   let table: string;
-  if (first.scenario === 'idle') {
+  if (first.scenario === 'reconnect') {
+    const header = [
+      'target',
+      'status',
+      'published',
+      'resumed p50 ms',
+      'resumed max ms',
+      'catch-up p50 ms',
+      'catch-up p99 ms',
+      'catch-up max ms',
+      'all caught up ms',
+      'srv CPU ms',
+      'srv CPU %',
+      'p99 ms (run)',
+      'load avg',
+    ];
+    const rows = results.map((r) => {
+      const x = r.reconnect;
+      return [
+        r.target,
+        status(r),
+        fmt(r.published),
+        fmt(x?.resumedMs.p50, 1),
+        fmt(x?.resumedMs.max, 1),
+        fmt(x?.catchUpMs.p50, 1),
+        fmt(x?.catchUpMs.p99, 1),
+        fmt(x?.catchUpMs.max, 1),
+        fmt(x?.windowMs, 0),
+        fmt(x?.serverCpuMs, 0),
+        fmt(x?.serverCpuPct, 0),
+        r.status === 'ok' ? fmt(r.latencyMs?.p99, 2) : '-',
+        fmt(r.loadAvg1, 1),
+      ];
+    });
+    table = render(header, rows);
+  } else if (first.scenario === 'idle') {
     const header = [
       'target',
       'status',

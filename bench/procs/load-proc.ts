@@ -2,7 +2,7 @@ import { Histogram } from '../lib/histogram.js';
 import type { FromLoad, LoadConfig, LoadReport, ToLoad } from '../lib/ipc.js';
 import { now } from '../lib/payload.js';
 import { findTarget } from '../targets/index.js';
-import type { BenchClient, ConnectClient } from '../targets/target.js';
+import type { BenchClient, ClientOptions, ConnectClient } from '../targets/target.js';
 
 /**
  * A load process: opens its share of the subscribers, checks every message each one gets (sequence,
@@ -25,6 +25,19 @@ let closing = false;
 let lastReceivedAt = 0;
 let cpuStart = 0;
 const latency = new Histogram();
+let connectFn: ConnectClient;
+/** Connection generation of each subscriber: frames and closes of a dropped connection are ignored. */
+let generation: Uint32Array;
+/** Position of the last message frame each subscriber received (Tidings targets). */
+let epochs: string[] = [];
+let offsets: Float64Array;
+// Reconnect scenario: drop time, and per subscriber when it resumed and when it caught up (0 = not yet).
+let droppedAt = 0;
+let resumedAt: Float64Array;
+let caughtUpAt: Float64Array;
+let caughtUp = 0;
+let reconnectFailed = 0;
+let reconnectError: string | undefined;
 
 function send(message: FromLoad): void {
   process.send?.(message);
@@ -38,6 +51,12 @@ function onMessage(i: number, n: number, sent: number): void {
       primed++;
     }
     return;
+  }
+  // Caught up: the first message published after the resumed subscription was accepted has arrived
+  // (in order; the sequence check below vouches for everything before it).
+  if (droppedAt > 0 && resumedAt[i] > 0 && caughtUpAt[i] === 0 && sent >= resumedAt[i]) {
+    caughtUpAt[i] = at;
+    caughtUp++;
   }
   received[i]++;
   latency.record(at - sent);
@@ -78,6 +97,71 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   });
 }
 
+/** Options of subscriber i's current connection; a later generation silences this one. */
+function clientOptions(i: number, since?: { epoch: string; offset: number }): ClientOptions {
+  const gen = generation[i];
+  return {
+    port: config.port,
+    channel: config.channels[(config.first + i) % config.channels.length],
+    since,
+    onPosition: (epoch, offset) => {
+      if (generation[i] !== gen) return;
+      epochs[i] = epoch;
+      offsets[i] = offset;
+    },
+    onMessage: (n, sent) => generation[i] === gen && onMessage(i, n, sent),
+    onClose: (reason) => generation[i] === gen && onClose(i, reason),
+  };
+}
+
+/**
+ * Drops every connection at once (client side: terminate / destroy) and reopens each immediately,
+ * resuming after the last position it received. Everything still in flight on the old connections is
+ * discarded, as it would be on a real network drop.
+ */
+function dropAll(): void {
+  droppedAt = now();
+  resumedAt = new Float64Array(config.count);
+  caughtUpAt = new Float64Array(config.count);
+  for (let i = 0; i < config.count; i++) {
+    generation[i]++;
+    clients[i]?.close();
+    clients[i] = undefined;
+  }
+  for (let i = 0; i < config.count; i++) {
+    if (epochs[i] === undefined) {
+      reconnectFailed++;
+      reconnectError ??= `subscriber ${config.first + i}: no position to resume from`;
+      continue;
+    }
+    const opening = connectFn(clientOptions(i, { epoch: epochs[i], offset: offsets[i] }));
+    const gen = generation[i];
+    withTimeout(opening, config.connectTimeoutMs).then(
+      (client) => {
+        if (generation[i] !== gen || closing) return client.close();
+        clients[i] = client;
+        resumedAt[i] = now();
+      },
+      (error: Error) => {
+        reconnectFailed++;
+        reconnectError ??= `subscriber ${config.first + i}: ${error.message}`;
+        opening.then((client) => client.close()).catch(() => {});
+      },
+    );
+  }
+}
+
+function reconnectReport(): LoadReport['reconnect'] {
+  if (droppedAt === 0) return undefined;
+  const since = (at: number) => (at === 0 ? -1 : Math.round((at - droppedAt) * 100) / 100);
+  return {
+    resumedMs: Array.from(resumedAt, since),
+    catchUpMs: Array.from(caughtUpAt, since),
+    failed: reconnectFailed,
+    firstError: reconnectError,
+  };
+}
+
 async function connectAll(connect: ConnectClient): Promise<void> {
   const started = performance.now();
   let ok = 0;
@@ -87,13 +171,7 @@ async function connectAll(connect: ConnectClient): Promise<void> {
   for (let from = 0; from < config.count; from += config.connectBatch) {
     const batch: Promise<void>[] = [];
     for (let i = from; i < Math.min(config.count, from + config.connectBatch); i++) {
-      const channel = config.channels[(config.first + i) % config.channels.length];
-      const opening = connect({
-        port: config.port,
-        channel,
-        onMessage: (n, sent) => onMessage(i, n, sent),
-        onClose: (reason) => onClose(i, reason),
-      });
+      const opening = connect(clientOptions(i));
       batch.push(
         withTimeout(opening, config.connectTimeoutMs).then(
           (client) => {
@@ -152,15 +230,16 @@ function report(expected: number[]): LoadReport {
     lastReceivedAt,
     cpuUs: cpu.user + cpu.system - cpuStart,
     rss: process.memoryUsage().rss,
+    reconnect: reconnectReport(),
   };
 }
 
 let lastProgress = '';
 function progress(): void {
-  const key = `${delivered}/${primed}/${closed}`;
+  const key = `${delivered}/${primed}/${closed}/${caughtUp}`;
   if (key === lastProgress) return;
   lastProgress = key;
-  send({ type: 'progress', delivered, primed, closed });
+  send({ type: 'progress', delivered, primed, closed, caughtUp });
 }
 
 async function handle(message: ToLoad): Promise<void> {
@@ -173,9 +252,12 @@ async function handle(message: ToLoad): Promise<void> {
       gaps = new Uint32Array(config.count);
       primedFlags = new Uint8Array(config.count);
       closedFlags = new Uint8Array(config.count);
-      const connect = await findTarget(config.target).client();
+      generation = new Uint32Array(config.count);
+      epochs = new Array(config.count);
+      offsets = new Float64Array(config.count);
+      connectFn = await findTarget(config.target).client();
       setInterval(progress, 10);
-      await connectAll(connect);
+      await connectAll(connectFn);
       break;
     }
     case 'measure': {
@@ -184,6 +266,9 @@ async function handle(message: ToLoad): Promise<void> {
       cpuStart = cpu.user + cpu.system;
       break;
     }
+    case 'drop':
+      dropAll();
+      break;
     case 'report':
       send({ type: 'report', ...report(message.expected) });
       break;

@@ -1,9 +1,21 @@
-import { type Scenario, ScenarioNotImplemented, type ScenarioOptions } from './scenario.js';
+import type { Scenario, ScenarioOptions } from './scenario.js';
 
 /**
- * Planned (Tidings only): drop every subscriber's connection mid-run and let it resume from its
- * position; measures catch-up time and checks nothing is lost or repeated across the reconnect.
+ * Mass reconnect (Tidings only): one channel, publishing at a fixed rate; halfway through, every
+ * subscriber's connection is dropped at once on the client side and each resumes from the position of
+ * the last message it received. Measures how long until all are caught up, and checks that every
+ * subscriber still saw 1..n exactly once, in order, across the reconnect.
  */
-export function reconnect(_options: ScenarioOptions): Scenario {
-  throw new ScenarioNotImplemented('scenario "reconnect" is planned, not implemented yet');
+export function reconnect(options: ScenarioOptions): Scenario {
+  if (options.rate <= 0) throw new Error('scenario "reconnect" needs a fixed --rate > 0');
+  return {
+    name: 'reconnect',
+    channels: ['bench'],
+    subs: options.subs,
+    mode: 'publish',
+    rate: options.rate,
+    seconds: options.seconds,
+    tidingsOnly: true,
+    dropAt: 0.5,
+  };
 }

@@ -10,6 +10,8 @@ export interface Scenario {
   seconds: number;
   /** Runs only against Tidings targets (it exercises Tidings features the baselines lack). */
   tidingsOnly: boolean;
+  /** Reconnect scenario: drop every connection this far into the publishing (0-1), then resume. */
+  dropAt?: number;
 }
 
 export interface ScenarioOptions {

@@ -19,6 +19,10 @@ export interface ClientOptions {
   onMessage: Sink;
   /** The connection ended or failed after it was established. */
   onClose: (reason: string) => void;
+  /** Tidings targets only: resume after this position of the channel instead of from now. */
+  since?: { epoch: string; offset: number };
+  /** Tidings targets only: the position of every message frame received, before `onMessage`. */
+  onPosition?: (epoch: string, offset: number) => void;
 }
 
 export interface BenchClient {

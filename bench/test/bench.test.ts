@@ -41,3 +41,13 @@ test('bench: a run that loses messages is FAILED, not a result', { timeout: 30_0
   assert.equal(ws.deliveredPerSec, undefined);
   assert.match(ws.reason ?? '', /20 of 20 subscribers/);
 });
+
+test('bench: reconnect against tidings-ws resumes every subscriber with nothing lost', {
+  timeout: 30_000,
+}, async () => {
+  const [tidings] = await runBench({ ...options, scenario: 'reconnect', targets: ['tidings-ws'] });
+  assert.equal(tidings.status, 'ok', tidings.reason);
+  assert.equal(tidings.received, 200 * 20);
+  assert.equal(tidings.reconnect?.caughtUp, 20);
+  assert.ok((tidings.reconnect?.catchUpMs.max ?? -1) >= (tidings.reconnect?.resumedMs.max ?? 0));
+});
