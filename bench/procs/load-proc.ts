@@ -15,6 +15,8 @@ let last: Int32Array;
 let received: Uint32Array;
 let late: Uint32Array;
 let gaps: Uint32Array;
+/** First message each subscriber missed (skipped ahead of). */
+let firstGap: Uint32Array;
 let primedFlags: Uint8Array;
 let closedFlags: Uint8Array;
 const closeReasons: string[] = [];
@@ -66,6 +68,7 @@ function onMessage(i: number, n: number, sent: number): void {
     last[i] = n;
     delivered++;
   } else if (n > expectedNext) {
+    if (gaps[i] === 0) firstGap[i] = expectedNext;
     gaps[i]++;
     last[i] = n;
     delivered++;
@@ -212,7 +215,7 @@ function report(expected: number[]): LoadReport {
     if (ok) complete++;
     else if (problems.length < 5) {
       problems.push(
-        `subscriber ${config.first + i} (${config.channels[c]}): ${received[i]} received of ${want}, last ${last[i]}, ${late[i]} late/duplicate, ${gaps[i]} gaps`,
+        `subscriber ${config.first + i} (${config.channels[c]}): ${received[i]} received of ${want}, last ${last[i]}, ${late[i]} late/duplicate, ${gaps[i]} gaps${gaps[i] > 0 ? ` (first missed: ${firstGap[i]})` : ''}`,
       );
     }
   }
@@ -250,6 +253,7 @@ async function handle(message: ToLoad): Promise<void> {
       received = new Uint32Array(config.count);
       late = new Uint32Array(config.count);
       gaps = new Uint32Array(config.count);
+      firstGap = new Uint32Array(config.count);
       primedFlags = new Uint8Array(config.count);
       closedFlags = new Uint8Array(config.count);
       generation = new Uint32Array(config.count);
