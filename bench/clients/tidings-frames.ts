@@ -3,7 +3,7 @@ import type { ClientOptions } from '../targets/target.js';
 
 /**
  * What every Tidings subscriber does with a server frame, whatever the transport: count `message`
- * frames of its channel, and treat `error` / `disconnect` as the end of the subscription.
+ * frames of its channel, and treat `reset` / `error` / `disconnect` as the end of the subscription.
  * Returns the frame so a transport can react to the rest (subscribed, ping).
  */
 export function handleTidingsFrame(text: string, options: ClientOptions): ServerFrame {
@@ -16,6 +16,11 @@ export function handleTidingsFrame(text: string, options: ClientOptions): Server
       options.onMessage(data.n, data.sent);
       break;
     }
+    case FrameType.reset:
+      // The position was no longer in the server's history: what follows is not a continuation.
+      if (frame.channel === options.channel)
+        options.onClose(`reset frame: history no longer reaches the position`);
+      break;
     case FrameType.error:
       options.onClose(`error frame ${frame.code}: ${frame.message}`);
       break;

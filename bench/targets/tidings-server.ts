@@ -38,7 +38,9 @@ export async function tidingsUnavailable(): Promise<string | null> {
 
 export async function startTidingsServer(): Promise<BenchServer> {
   const { createHub, attach } = await loadTidings();
-  const hub = createHub();
+  // History must outlast a mass reconnect: 1,000 clients can take 2 s to get back, which at 50 msg/s is
+  // the whole default history (100 messages); a resume past it is a reset, not a continuation.
+  const hub = createHub({ defaultHistory: { size: 10_000 } });
   const http = createServer();
   const tidings = attach(http, { hub });
 
