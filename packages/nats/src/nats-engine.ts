@@ -415,7 +415,12 @@ export class NatsEngine implements Engine {
       if (status.type === 'reconnect' || status.type === 'slowConsumer') {
         // Cached heads may predate appends made while we were away; the retry path would fix them,
         // but dropping them saves the wasted round trip.
-        if (status.type === 'reconnect') this.#heads.clear();
+        if (status.type === 'reconnect') {
+          this.#heads.clear();
+          // The client re-sends its subscriptions on reconnect; a flush round trip means the server has
+          // them, so a re-read started now cannot miss a message the stream would not deliver either.
+          await nc.flush().catch(() => {});
+        }
         for (const listener of new Set([...this.#subscriptions].map((s) => s.listener))) {
           try {
             listener.resync?.();
