@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ErrorCode, isPattern, type Position, patternMatcher, TidingsError } from '@tidings/protocol';
+import { ErrorCode, type Position, patternMatcher, TidingsError } from '@tidings/protocol';
 import type {
   Engine,
   EngineMessage,
@@ -11,6 +11,7 @@ import type {
   Snapshot,
   StreamListener,
 } from './engine.js';
+import { ListenerRegistry } from './listener-registry.js';
 import { MemoryPresence } from './memory-presence.js';
 
 export interface MemoryEngineOptions {
@@ -66,11 +67,6 @@ interface ChannelState {
   policy: RetentionPolicy | null;
 }
 
-interface PatternListener {
-  readonly matches: (channel: string) => boolean;
-  readonly listener: StreamListener;
-}
-
 function newEpoch(): string {
   let epoch = '';
   while (epoch.length < EPOCH_LENGTH) {
@@ -97,10 +93,7 @@ export class MemoryEngine implements Engine {
   readonly #idleTtlMs: number;
   readonly #onListenerError: (error: unknown, message?: EngineMessage) => void;
   readonly #channels = new Map<string, ChannelState>();
-  // Listener lists are replaced, never mutated, on (un)subscribe: publish iterates them without a
-  // copy, and a listener that (un)subscribes during delivery does not disturb the loop.
-  readonly #exact = new Map<string, readonly StreamListener[]>();
-  #patterns: readonly PatternListener[] = [];
+  readonly #listeners = new ListenerRegistry<StreamListener>();
   #timer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
   readonly #presence: MemoryPresence;
@@ -211,29 +204,14 @@ export class MemoryEngine implements Engine {
 
   async subscribe(channelOrPattern: string, listener: StreamListener): Promise<() => void> {
     this.#assertOpen();
-    if (!isPattern(channelOrPattern)) {
-      const name = channelOrPattern;
-      this.#exact.set(name, [...(this.#exact.get(name) ?? []), listener]);
-      let active = true;
-      return () => {
-        if (!active) return;
-        active = false;
-        const rest = (this.#exact.get(name) ?? []).filter((l) => l !== listener);
-        if (rest.length > 0) this.#exact.set(name, rest);
-        else {
-          this.#exact.delete(name);
-          // Idle time counts from the last subscriber leaving, not from its last publish.
-          const state = this.#channels.get(name);
-          if (state && !this.#closed) state.lastActive = this.#now();
-        }
-      };
-    }
-    const entry: PatternListener = { matches: patternMatcher(channelOrPattern), listener };
-    this.#patterns = [...this.#patterns, entry];
-    return () => {
-      this.#patterns = this.#patterns.filter((p) => p !== entry);
-    };
+    return this.#listeners.add(channelOrPattern, listener, this.#lastLeft);
   }
+
+  // Idle time counts from the last subscriber leaving, not from its last publish.
+  readonly #lastLeft = (channel: string): void => {
+    const state = this.#channels.get(channel);
+    if (state && !this.#closed) state.lastActive = this.#now();
+  };
 
   async channels(pattern: string): Promise<string[]> {
     this.#assertOpen();
@@ -263,7 +241,7 @@ export class MemoryEngine implements Engine {
         state.log.length === state.head &&
         state.snapshot === null &&
         state.ids.size === 0 &&
-        !this.#exact.has(name) &&
+        !this.#listeners.has(name) &&
         now - state.lastActive >= ttlMs
       ) {
         this.#channels.delete(name);
@@ -276,8 +254,7 @@ export class MemoryEngine implements Engine {
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
-    this.#exact.clear();
-    this.#patterns = [];
+    this.#listeners.clear();
     this.#channels.clear();
     this.#presence.close();
   }
@@ -331,15 +308,7 @@ export class MemoryEngine implements Engine {
   }
 
   #deliver(message: EngineMessage): void {
-    const exact = this.#exact.get(message.channel);
-    if (exact !== undefined) {
-      for (const listener of exact) this.#call(listener, message);
-    }
-    const patterns = this.#patterns;
-    for (let i = 0; i < patterns.length; i++) {
-      const p = patterns[i] as PatternListener;
-      if (p.matches(message.channel)) this.#call(p.listener, message);
-    }
+    this.#listeners.forEach(message.channel, (listener) => this.#call(listener, message));
   }
 
   #call(listener: StreamListener, message: EngineMessage): void {

@@ -1,10 +1,6 @@
-import { ErrorCode, isPattern, type PresenceMember, patternMatcher, TidingsError } from '@tidings/protocol';
+import { ErrorCode, type PresenceMember, TidingsError } from '@tidings/protocol';
 import type { EnginePresence, PresenceEvent, PresenceListener } from './engine.js';
-
-interface PatternListener {
-  readonly matches: (channel: string) => boolean;
-  readonly listener: PresenceListener;
-}
+import { ListenerRegistry } from './listener-registry.js';
 
 /**
  * The presence of the memory engine: one process, so its members need no expiry (they live exactly as
@@ -13,9 +9,7 @@ interface PatternListener {
  */
 export class MemoryPresence implements EnginePresence {
   readonly #channels = new Map<string, Map<string, PresenceMember>>();
-  // Replaced, never mutated, so delivery iterates without copying (as in the memory engine).
-  readonly #exact = new Map<string, readonly PresenceListener[]>();
-  #patterns: readonly PatternListener[] = [];
+  readonly #listeners = new ListenerRegistry<PresenceListener>();
   readonly #onListenerError: (error: unknown) => void;
   #closed = false;
 
@@ -54,36 +48,17 @@ export class MemoryPresence implements EnginePresence {
 
   async subscribe(channelOrPattern: string, listener: PresenceListener): Promise<() => void> {
     this.#assertOpen();
-    if (!isPattern(channelOrPattern)) {
-      const name = channelOrPattern;
-      this.#exact.set(name, [...(this.#exact.get(name) ?? []), listener]);
-      let active = true;
-      return () => {
-        if (!active) return;
-        active = false;
-        const rest = (this.#exact.get(name) ?? []).filter((l) => l !== listener);
-        if (rest.length > 0) this.#exact.set(name, rest);
-        else this.#exact.delete(name);
-      };
-    }
-    const entry: PatternListener = { matches: patternMatcher(channelOrPattern), listener };
-    this.#patterns = [...this.#patterns, entry];
-    return () => {
-      this.#patterns = this.#patterns.filter((p) => p !== entry);
-    };
+    return this.#listeners.add(channelOrPattern, listener);
   }
 
   close(): void {
     this.#closed = true;
     this.#channels.clear();
-    this.#exact.clear();
-    this.#patterns = [];
+    this.#listeners.clear();
   }
 
   #emit(event: PresenceEvent): void {
-    for (const listener of this.#exact.get(event.channel) ?? []) this.#call(listener, event);
-    for (const { matches, listener } of this.#patterns)
-      if (matches(event.channel)) this.#call(listener, event);
+    this.#listeners.forEach(event.channel, (listener) => this.#call(listener, event));
   }
 
   #call(listener: PresenceListener, event: PresenceEvent): void {
