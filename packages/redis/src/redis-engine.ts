@@ -199,56 +199,44 @@ export class RedisEngine implements Engine {
   }
 
   async position(channel: string): Promise<Position> {
-    const keys = channelKeys(this.prefix, channel);
-    const [epoch, offset] = (await this.#run((r) =>
-      r.tidingsPosition(
-        keys.meta,
-        keys.log,
-        keys.snap,
-        indexKey(this.prefix),
-        channel,
-        newEpoch(),
-        intArg(this.#idleTtlMs),
-      ),
-    )) as [string, number];
+    const [epoch, offset] = (await this.#run((r) => r.tidingsPosition(...this.#channelArgs(channel)))) as [
+      string,
+      number,
+    ];
     return { epoch, offset };
   }
 
   async read(channel: string, after: number, limit: number): Promise<ReadResult> {
-    const keys = channelKeys(this.prefix, channel);
     const [epoch, offset, firstOffset, ...encoded] = (await this.#run((r) =>
-      r.tidingsRead(
-        keys.meta,
-        keys.log,
-        keys.snap,
-        indexKey(this.prefix),
-        channel,
-        newEpoch(),
-        intArg(this.#idleTtlMs),
-        intArg(after),
-        intArg(limit),
-      ),
+      r.tidingsRead(...this.#channelArgs(channel), intArg(after), intArg(limit)),
     )) as [string, number, number, ...string[]];
     return { epoch, offset, firstOffset, messages: encoded.map(decodeMessage) };
   }
 
   async setSnapshot(channel: string, data: string, policy: RetentionPolicy): Promise<Position> {
-    const keys = channelKeys(this.prefix, channel);
     const [epoch, offset] = (await this.#run((r) =>
       r.tidingsSetSnapshot(
-        keys.meta,
-        keys.log,
-        keys.snap,
-        indexKey(this.prefix),
-        channel,
-        newEpoch(),
-        intArg(this.#idleTtlMs),
+        ...this.#channelArgs(channel),
         data,
         intArg(policy.ttlMs),
         intArg(this.#snapshotTtlMs),
       ),
     )) as [string, number];
     return { epoch, offset };
+  }
+
+  /** The leading arguments of the scripts that may create a channel: its keys, the index, a fresh epoch, the idle TTL. */
+  #channelArgs(channel: string): string[] {
+    const keys = channelKeys(this.prefix, channel);
+    return [
+      keys.meta,
+      keys.log,
+      keys.snap,
+      indexKey(this.prefix),
+      channel,
+      newEpoch(),
+      intArg(this.#idleTtlMs),
+    ];
   }
 
   async snapshot(channel: string): Promise<Snapshot | null> {
