@@ -45,14 +45,17 @@ export class ListenerRegistry<L> {
     return this.#exact.has(channel);
   }
 
-  /** Calls `deliver` for each listener of the channel: its own first, then the matching patterns'. */
-  forEach(channel: string, deliver: (listener: L) => void): void {
+  /**
+   * Calls `deliver(listener, item)` for each listener of the channel: its own first, then the matching
+   * patterns'. The item is passed along so a caller on a hot path needs no closure per call.
+   */
+  forEach<T>(channel: string, deliver: (listener: L, item: T) => void, item: T): void {
     const exact = this.#exact.get(channel);
-    if (exact !== undefined) for (const listener of exact) deliver(listener);
+    if (exact !== undefined) for (const listener of exact) deliver(listener, item);
     const patterns = this.#patterns;
     for (let i = 0; i < patterns.length; i++) {
       const entry = patterns[i] as PatternEntry<L>;
-      if (entry.matches(channel)) deliver(entry.listener);
+      if (entry.matches(channel)) deliver(entry.listener, item);
     }
   }
 

@@ -308,10 +308,11 @@ export class MemoryEngine implements Engine {
   }
 
   #deliver(message: EngineMessage): void {
-    this.#listeners.forEach(message.channel, (listener) => this.#call(listener, message));
+    this.#listeners.forEach(message.channel, this.#call, message);
   }
 
-  #call(listener: StreamListener, message: EngineMessage): void {
+  // An arrow field, so the registry can call it without a closure per message.
+  readonly #call = (listener: StreamListener, message: EngineMessage): void => {
     try {
       listener.message(message);
     } catch (error) {
@@ -321,7 +322,7 @@ export class MemoryEngine implements Engine {
         // A failing error handler must not stop delivery either.
       }
     }
-  }
+  };
 }
 
 /** Drops expired keys from the front, where publish order puts the oldest. */

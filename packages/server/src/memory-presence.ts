@@ -58,10 +58,10 @@ export class MemoryPresence implements EnginePresence {
   }
 
   #emit(event: PresenceEvent): void {
-    this.#listeners.forEach(event.channel, (listener) => this.#call(listener, event));
+    this.#listeners.forEach(event.channel, this.#call, event);
   }
 
-  #call(listener: PresenceListener, event: PresenceEvent): void {
+  readonly #call = (listener: PresenceListener, event: PresenceEvent): void => {
     try {
       listener(event);
     } catch (error) {
@@ -71,7 +71,7 @@ export class MemoryPresence implements EnginePresence {
         // A failing error handler must not stop delivery either.
       }
     }
-  }
+  };
 
   #assertOpen(): void {
     if (this.#closed) throw new TidingsError(ErrorCode.closed, 'the engine is closed');
