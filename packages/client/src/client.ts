@@ -25,6 +25,7 @@ import { Persistence, type StorageLike } from './persistence.js';
 import { randomKey } from './random-key.js';
 import { nextRequestId } from './request-id.js';
 import { RetryTimer } from './retry-timer.js';
+import { DEFAULT_SIZE_LIMITS, type SizeLimits, sizeError } from './size-limits.js';
 import { type MessageHandler, Subscription, type SubscriptionOwner } from './subscription.js';
 import type { CloseInfo, Platform, Transport, TransportHost, TransportKind } from './transport.js';
 import { longpoll } from './transports/longpoll.js';
@@ -112,6 +113,8 @@ interface PendingPublish {
   resolve(result: PublishResult): void;
   reject(error: TidingsError): void;
   tries: number;
+  /** The connection it was last sent on. */
+  sentOn?: Connection;
 }
 
 /**
@@ -133,6 +136,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
   readonly #subscriptions = new Map<string, Subscription>();
   readonly #pending = new Map<number, PendingPublish>();
   readonly #asks = new Set<PendingAsk>();
+  /** What the server accepts, as it last said (the protocol's defaults until it does). */
+  #limits: SizeLimits = DEFAULT_SIZE_LIMITS;
   readonly #root: string;
   readonly #names: TransportName[];
   readonly #platform: Platform;
@@ -219,7 +224,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
   /**
    * Publishes `data`; resolves once the server stored it. Waits while disconnected, and is sent again
    * after a reconnect with the same idempotency key, so it is stored once. Rejects with a TidingsError
-   * on an error that retrying cannot fix (FORBIDDEN, CONFLICT, …).
+   * on an error that retrying cannot fix (FORBIDDEN, CONFLICT, …), and without sending it when it is
+   * over the server's size limits (MESSAGE_TOO_LARGE) or not JSON (NOT_SERIALIZABLE).
    */
   publish(channel: string, data: unknown, options: PublishOptions = {}): Promise<PublishResult> {
     return new Promise((resolve, reject) => {
@@ -236,9 +242,27 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
         ttl,
         echo,
       };
-      this.#pending.set(frame.id, { frame, resolve, reject, tries: 0 });
-      if (this.#state === 'connected') this.#connection!.transport!.publish(frame);
+      const pending: PendingPublish = { frame, resolve, reject, tries: 0 };
+      this.#pending.set(frame.id, pending);
+      if (this.#state === 'connected') this.#send(pending);
+      else this.#check(pending);
     });
+  }
+
+  /** Sends a pending publish on the current connection, unless it is over the limits the server gave. */
+  #send(pending: PendingPublish): void {
+    if (!this.#check(pending)) return;
+    pending.sentOn = this.#connection;
+    this.#connection!.transport!.publish(pending.frame);
+  }
+
+  /** False (and the publish rejected) when the server cannot take it. */
+  #check(pending: PendingPublish): boolean {
+    const error = sizeError(pending.frame, this.#limits);
+    if (!error) return true;
+    this.#pending.delete(pending.frame.id);
+    pending.reject(error);
+    return false;
   }
 
   /**
@@ -311,6 +335,9 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
       },
       channels: () => Array.from(this.#subscriptions.values(), (subscription) => subscription.spec()),
       open: (heartbeat) => live() && this.#opened(connection, heartbeat),
+      limits: (limits) => {
+        if (live()) this.#limits = { ...this.#limits, ...limits };
+      },
       frame: (frame) => live() && this.#frame(frame),
       close: (info) => live() && this.#lost(info),
     };
@@ -333,7 +360,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
     this.#retry.reset();
     if (this.#persistence) this.#persistence.transport = connection.name;
     this.#worked = connection.name;
-    for (const { frame } of this.#pending.values()) connection.transport!.publish(frame);
+    for (const pending of this.#pending.values()) this.#send(pending);
     this.#setState('connected');
     for (const ask of this.#asks) this.#ask(ask);
   }
@@ -343,6 +370,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
     const connection = this.#connection;
     if (!connection) return;
     this.#drop();
+    if (info.frameTooLarge) this.#tooLarge(connection);
     for (const subscription of this.#subscriptions.values()) subscription.interrupt();
     if (info.code) {
       const error = new TidingsError(info.code as ErrorCode, info.message || info.code);
@@ -359,6 +387,23 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
     }
     this.#setState('connecting');
     this.#retry.schedule();
+  }
+
+  /**
+   * The server closed the connection on a frame too large to read (WebSocket 1009): the largest
+   * publish sent on it and not answered is that frame, or one as large. It fails instead of being
+   * sent again after the reconnect, which would close that connection too, and the next, for ever.
+   */
+  #tooLarge(connection: Connection): void {
+    let largest: { pending: PendingPublish; bytes: number } | undefined;
+    for (const pending of this.#pending.values()) {
+      if (pending.sentOn !== connection) continue;
+      const bytes = JSON.stringify(pending.frame).length;
+      if (!largest || bytes > largest.bytes) largest = { pending, bytes };
+    }
+    if (!largest) return;
+    this.#pending.delete(largest.pending.frame.id);
+    largest.pending.reject(new TidingsError(ErrorCode.frameTooLarge, 'closed by the server: too large'));
   }
 
   #frame(frame: ServerFrame): void {
@@ -437,9 +482,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
       // Sent again with the same key: if the first did get stored, the server answers with its result.
       setTimeout(
         () => {
-          if (this.#pending.get(id) === pending && this.#state === 'connected') {
-            this.#connection!.transport!.publish(pending.frame);
-          }
+          if (this.#pending.get(id) === pending && this.#state === 'connected') this.#send(pending);
         },
         this.#backoff(++pending.tries),
       );

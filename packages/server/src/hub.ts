@@ -433,6 +433,11 @@ export class Hub {
     return this.#feeds.get(channel)?.subscriptions.size ?? 0;
   }
 
+  /** Largest `data` a publish may carry, JSON bytes: what the server tells its clients. */
+  get maxMessageBytes(): number {
+    return this.#maxMessageBytes;
+  }
+
   get closed(): boolean {
     return this.#closed;
   }

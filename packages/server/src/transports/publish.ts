@@ -25,7 +25,8 @@ export async function servePublish(
   response: ServerResponse,
   query: URLSearchParams,
 ): Promise<void> {
-  const cors = context.origins.headers(request);
+  // Every answer says what the server accepts, so an HTTP client can check its next publishes itself.
+  const headers = { ...context.origins.headers(request), [Header.limits]: sizeLimits(context) };
   try {
     if (context.closing) throw shuttingDown();
     assertVersion(query);
@@ -42,12 +43,18 @@ export async function servePublish(
       ifOffset: frame.ifOffset,
       ttl: frame.ttl,
     });
-    sendJson(response, 200, ack(published), cors);
+    sendJson(response, 200, ack(published), headers);
   } catch (error) {
-    // A body too large is left unread: close the connection rather than drain it.
-    const tooLarge = error instanceof TidingsError && error.code === ErrorCode.frameTooLarge;
-    context.sendError(response, error, tooLarge ? { ...cors, connection: 'close' } : cors);
+    // A body far too large is left unread: close the connection rather than drain it.
+    const unread =
+      error instanceof TidingsError && error.code === ErrorCode.frameTooLarge && !request.complete;
+    context.sendError(response, error, unread ? { ...headers, connection: 'close' } : headers);
   }
+}
+
+/** The `Tidings-Limits` header: the same names and values as the WebSocket `welcome`. */
+function sizeLimits(context: ServerContext): string {
+  return `maxMessageBytes=${context.hub.maxMessageBytes}, maxFrameBytes=${context.limits.maxFrameBytes}`;
 }
 
 function parseBody(body: Buffer, idempotencyKey: string | string[] | undefined): PublishFrame {
