@@ -136,8 +136,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
   readonly #subscriptions = new Map<string, Subscription>();
   readonly #pending = new Map<number, PendingPublish>();
   readonly #asks = new Set<PendingAsk>();
-  /** What the server accepts, as it last said (the protocol's defaults until it does). */
-  #limits: SizeLimits = DEFAULT_SIZE_LIMITS;
+  /** What the server accepts, as it last said. */
+  #limits: SizeLimits | undefined;
   readonly #root: string;
   readonly #names: TransportName[];
   readonly #platform: Platform;
@@ -245,7 +245,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
       const pending: PendingPublish = { frame, resolve, reject, tries: 0 };
       this.#pending.set(frame.id, pending);
       if (this.#state === 'connected') this.#send(pending);
-      else this.#check(pending);
+      // Checked when sent, against what the server will have said by then.
+      else if (this.#limits) this.#check(pending);
     });
   }
 
@@ -258,7 +259,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
 
   /** False (and the publish rejected) when the server cannot take it. */
   #check(pending: PendingPublish): boolean {
-    const error = sizeError(pending.frame, this.#limits);
+    const error = sizeError(pending.frame, this.#limits ?? DEFAULT_SIZE_LIMITS);
     if (!error) return true;
     this.#pending.delete(pending.frame.id);
     pending.reject(error);
@@ -336,7 +337,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
       channels: () => Array.from(this.#subscriptions.values(), (subscription) => subscription.spec()),
       open: (heartbeat) => live() && this.#opened(connection, heartbeat),
       limits: (limits) => {
-        if (live()) this.#limits = { ...this.#limits, ...limits };
+        if (live()) this.#limits = { ...DEFAULT_SIZE_LIMITS, ...this.#limits, ...limits };
       },
       frame: (frame) => live() && this.#frame(frame),
       close: (info) => live() && this.#lost(info),

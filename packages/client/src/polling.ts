@@ -2,6 +2,7 @@ import {
   decodeCursor,
   ErrorCode,
   FrameType,
+  Header,
   isPattern,
   isPosition,
   Query,
@@ -11,6 +12,7 @@ import { channelQuery } from './channel-query.js';
 import { httpError, refuseChannels } from './http-error.js';
 import { httpPresence } from './http-presence.js';
 import { httpPublish } from './http-publish.js';
+import { parseSizeLimits } from './size-limits.js';
 import type { Transport, TransportHost } from './transport.js';
 
 interface PollAnswer {
@@ -71,6 +73,7 @@ export function polling(host: TransportHost, endpoint: string, interval: number,
         if (channelQuery(host.channels()).channels.join() !== query.channels.join()) return next(0);
         return host.close();
       }
+      host.limits(parseSizeLimits(response.headers.get(Header.limits)));
       answer = (await response.json()) as PollAnswer;
       cursor = decodeCursor(answer.cursor);
     } catch {

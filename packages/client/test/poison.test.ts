@@ -47,6 +47,18 @@ async function collect(client: Client, channel: string): Promise<Message[]> {
   return messages;
 }
 
+/** Counts the publishes that reach the hub's engine. */
+function countPublishes(server: TestServer): { publishes: number } {
+  const counter = { publishes: 0 };
+  const engine = server.hub.engine;
+  const publish = engine.publish.bind(engine);
+  engine.publish = (request) => {
+    counter.publishes++;
+    return publish(request);
+  };
+  return counter;
+}
+
 /** Settles within the test's time, or fails it: a publish that never settles is the bug. */
 function settled<T>(promise: Promise<T>, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -96,12 +108,7 @@ for (const transport of Object.values(TransportName)) {
       const server = await serve(t);
       const { client, counts } = open(t, server, { transports });
       const messages = await collect(client, 'room');
-      const sent = { publishes: 0 };
-      const publish = server.hub.engine.publish.bind(server.hub.engine);
-      server.hub.engine.publish = (request) => {
-        sent.publishes++;
-        return publish(request);
-      };
+      const sent = countPublishes(server);
       for (const size of [200 * KiB, 600 * KiB]) {
         const error = await rejectsWith(
           client.publish('room', { text: 'x'.repeat(size) }),
@@ -127,15 +134,52 @@ for (const transport of Object.values(TransportName)) {
       await settled(client.publish('room', 'fine'), 'the next publish');
     });
 
-    test('limits lower than the defaults: the server answers each too-large publish, which fails alone', async (t) => {
+    test('limits lower than the defaults are told at connect: an oversized publish is refused unsent', async (t) => {
       const server = await serveSmall(t);
-      // Over WebSocket the client learns the limits from `welcome`; this one hides them, as an older
-      // server would. Over HTTP the client learns them from the first publish answer.
+      const requests = { publish: 0 };
+      const { client, counts } = open(t, server, {
+        transports,
+        fetch: (input, init) => {
+          if (String(input).includes('/publish')) requests.publish++;
+          return fetch(input, init);
+        },
+      });
+      const stored = countPublishes(server);
+      const messages = await collect(client, 'room');
+      await rejectsWith(client.publish('room', 'x'.repeat(10 * KiB)), ErrorCode.messageTooLarge, '10 KiB');
+      await rejectsWith(client.publish('room', 'x'.repeat(20 * KiB)), ErrorCode.messageTooLarge, '20 KiB');
+      assert.equal(requests.publish + stored.publishes, 0, 'nothing was sent');
+      await settled(client.publish('room', 'next'), 'the next publish');
+      await waitFor(() => messages.length === 1, TIMEOUT_MS, 'the next message');
+      assert.equal(counts.connecting, 0, 'no reconnect');
+    });
+
+    test('limits higher than the defaults: a 100 KiB publish goes through, even one made before connecting', async (t) => {
+      const hub = createHub({ onError: () => {}, maxMessageBytes: 256 * KiB });
+      t.after(() => hub.close());
+      const server = await serve(t, {
+        hub,
+        limits: { maxMessageBytes: 256 * KiB, maxFrameBytes: 512 * KiB },
+      });
+      const { client } = open(t, server, { transports });
+      const early = client.publish('room', 'x'.repeat(100 * KiB));
+      const messages = await collect(client, 'room');
+      assert.equal((await settled(early, 'the early publish')).offset, 1);
+      await settled(client.publish('room', 'y'.repeat(100 * KiB)), 'a later publish');
+      // The early one may come before the subscription started, or after.
+      await waitFor(() => messages.some((m) => m.offset === 2), TIMEOUT_MS, 'the later message');
+    });
+
+    test('limits the client was not told: the server answers each too-large publish, which fails alone', async (t) => {
+      const server = await serveSmall(t);
+      // Over WebSocket this one hides the limits from `welcome`, as an older server would. The HTTP
+      // transports have no request open without a subscription, so nothing told them yet.
       const options = transport === 'websocket' ? { WebSocket: SilentLimitsWebSocket } : {};
       const { client, counts } = open(t, server, { transports, ...options });
-      const messages = await collect(client, 'room');
+      await waitFor(() => client.state === 'connected', TIMEOUT_MS, 'connected');
       // The frame is over 16 KiB, the data under the protocol's 64 KiB default: the server says why.
       await rejectsWith(client.publish('room', 'x'.repeat(20 * KiB)), ErrorCode.frameTooLarge, '20 KiB');
+      // Told now (HTTP: by the answer's header), or by the server's answer: either way, this code.
       await rejectsWith(client.publish('room', 'x'.repeat(10 * KiB)), ErrorCode.messageTooLarge, '10 KiB');
       if (transport === 'websocket') {
         // Over 4 × maxFrameBytes the server closes with 1009 rather than read it: that publish fails.
@@ -144,7 +188,8 @@ for (const transport of Object.values(TransportName)) {
         const data = 'x'.repeat(64 * KiB - 2);
         await rejectsWith(client.publish('room', data), ErrorCode.frameTooLarge, '64 KiB');
         assert.ok(counts.connecting <= 1, `reconnected ${counts.connecting} times`);
-      }
+      } else assert.equal(counts.connecting, 0, 'no reconnect');
+      const messages = await collect(client, 'room');
       await settled(client.publish('room', 'next'), 'the next publish');
       await waitFor(() => messages.length === 1, TIMEOUT_MS, 'the next message');
       assert.equal(messages[0].data, 'next');
@@ -152,23 +197,3 @@ for (const transport of Object.values(TransportName)) {
     });
   });
 }
-
-describe('over HTTP', () => {
-  test('after the first answer the client knows the limits: an oversized publish is refused locally', async (t) => {
-    const server = await serveSmall(t);
-    const { client } = open(t, server, { transports: ['stream'] });
-    await settled(client.publish('room', 'small'), 'a small publish');
-    const requests = { publish: 0 };
-    const counting = connect(server.origin, {
-      transports: ['stream'],
-      fetch: (input, init) => {
-        if (String(input).includes('/publish')) requests.publish++;
-        return fetch(input, init);
-      },
-    });
-    t.after(() => counting.close());
-    await settled(counting.publish('room', 'small'), 'a small publish');
-    await rejectsWith(counting.publish('room', 'x'.repeat(10 * KiB)), ErrorCode.messageTooLarge, '10 KiB');
-    assert.equal(requests.publish, 1, 'the oversized publish was not sent');
-  });
-});

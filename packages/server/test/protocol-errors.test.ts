@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { ErrorCode } from '@tidings/protocol';
 import type { TidingsServerOptions } from '@tidings/server';
 import { type Listening, listen } from '@tidings/server/testing';
-import { getJson, isMessage, publishHttp, until, WsClient } from './protocol-clients.js';
+import { getJson, isMessage, publishHttp, StreamClient, until, WsClient } from './protocol-clients.js';
 
 type T = { after(fn: () => unknown): void };
 
@@ -235,10 +235,21 @@ describe('bad input over HTTP: the status of the code, an error body, and everyt
     });
   }
 
-  test('the limits are told: in the WebSocket welcome and on every publish answer', async (t) => {
+  test('the limits are told: in the welcome of WebSocket, SSE and stream, on publish and poll answers', async (t) => {
     const { srv, client } = await setup(t);
     const welcome = client.frames.find((f) => f.type === 'welcome')!;
     assert.deepEqual([welcome.maxMessageBytes, welcome.maxFrameBytes], [1024, 4096]);
+    for (const kind of ['sse', 'stream'] as const) {
+      const stream = await StreamClient.open(`${srv.url}/${kind}?channel=ok`, kind);
+      const first = await stream.next(() => true);
+      stream.abort();
+      assert.deepEqual([first.type, first.maxMessageBytes, first.maxFrameBytes], ['welcome', 1024, 4096]);
+    }
+    for (const endpoint of ['poll', 'longpoll']) {
+      const answer = await fetch(`${srv.url}/${endpoint}?channel=ok&wait=0`);
+      await answer.body?.cancel();
+      assert.equal(answer.headers.get('tidings-limits'), 'maxMessageBytes=1024, maxFrameBytes=4096');
+    }
     for (const body of [
       { channel: 'ok', data: 1 },
       { channel: 'ok', data: 'x'.repeat(2000) },

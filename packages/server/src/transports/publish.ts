@@ -14,6 +14,7 @@ import { sendJson } from '../http/respond.js';
 import { authenticateRequest, shuttingDown } from './admit.js';
 import type { ServerContext } from './context.js';
 import { ack } from './frames.js';
+import { limitsHeader } from './size-limits.js';
 
 /**
  * `POST <mount>/publish`: the fields of a `publish` frame as a JSON body, validated exactly like the
@@ -26,7 +27,7 @@ export async function servePublish(
   query: URLSearchParams,
 ): Promise<void> {
   // Every answer says what the server accepts, so an HTTP client can check its next publishes itself.
-  const headers = { ...context.origins.headers(request), [Header.limits]: sizeLimits(context) };
+  const headers = { ...context.origins.headers(request), [Header.limits]: limitsHeader(context) };
   try {
     if (context.closing) throw shuttingDown();
     assertVersion(query);
@@ -50,11 +51,6 @@ export async function servePublish(
       error instanceof TidingsError && error.code === ErrorCode.frameTooLarge && !request.complete;
     context.sendError(response, error, unread ? { ...headers, connection: 'close' } : headers);
   }
-}
-
-/** The `Tidings-Limits` header: the same names and values as the WebSocket `welcome`. */
-function sizeLimits(context: ServerContext): string {
-  return `maxMessageBytes=${context.hub.maxMessageBytes}, maxFrameBytes=${context.limits.maxFrameBytes}`;
 }
 
 function parseBody(body: Buffer, idempotencyKey: string | string[] | undefined): PublishFrame {

@@ -10,6 +10,7 @@ import type { Connection, ServerContext } from './context.js';
 import { type Flushable, flushSoon } from './flush.js';
 import { disconnect, PING_FRAME, toTidingsError, welcome } from './frames.js';
 import { leadingRequestId } from './leading-id.js';
+import { sizeLimits } from './size-limits.js';
 import { textFrame } from './ws-frame.js';
 
 /**
@@ -140,8 +141,7 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
     ws.on('error', noop);
     ws.once('close', this.#onClose);
     context.open(this);
-    const limits = { maxMessageBytes: context.hub.maxMessageBytes, maxFrameBytes: this.#maxFrameBytes };
-    this.send(welcome(this.session.id, context.heartbeatMs, limits), false);
+    this.send(welcome(this.session.id, context.heartbeatMs, sizeLimits(context)), false);
   }
 
   send(frame: string, _moved?: boolean): void {
