@@ -106,7 +106,7 @@ describe('chat in Chromium', { skip }, () => {
     await page.close();
   });
 
-  for (const transport of ['websocket', 'longpoll'] as const) {
+  for (const transport of ['websocket', 'sse', 'longpoll'] as const) {
     test(`a message too large fails alone, unsent; the next one arrives (${transport})`, async (t) => {
       const chat = await startChat();
       t.after(() => chat.close());
