@@ -2,6 +2,7 @@
 // transport; it is never sent again, never leaves the client reconnecting, and later publishes go on.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Client, type ClientOptions, connect, type Message, TransportName } from '@tidings/client';
 import { ErrorCode, TidingsError } from '@tidings/protocol';
 import { createHub } from '@tidings/server';
@@ -122,6 +123,32 @@ for (const transport of Object.values(TransportName)) {
       await waitFor(() => messages.length === 1, TIMEOUT_MS, 'the next message');
       assert.deepEqual(messages[0].data, { text: 'hello' });
       assert.equal(sent.publishes, 1, 'only the message that fits reached the hub');
+      assert.equal(counts.connecting, 0, 'no reconnect');
+    });
+
+    test('a publish refused for good (FORBIDDEN, CONFLICT) is rejected once, never sent again', async (t) => {
+      const asked: string[] = [];
+      const server = await serve(t, {
+        canPublish: (_identity, channel) => {
+          asked.push(channel);
+          return !channel.startsWith('secret');
+        },
+      });
+      const { client, counts } = open(t, server, { transports });
+      await settled(client.publish('counter', 1), 'the first publish');
+      await rejectsWith(client.publish('secret', 1), ErrorCode.forbidden, 'a forbidden publish');
+      await rejectsWith(
+        client.publish('counter', 2, { ifOffset: 0 }),
+        ErrorCode.conflict,
+        'a stale ifOffset',
+      );
+      await sleep(300);
+      assert.deepEqual(
+        asked.filter((channel) => channel === 'secret'),
+        ['secret'],
+        'asked once',
+      );
+      assert.equal((await settled(client.publish('counter', 3), 'the next publish')).offset, 2);
       assert.equal(counts.connecting, 0, 'no reconnect');
     });
 
