@@ -14,8 +14,8 @@ import { WebSocket } from 'ws';
 import { isMessage, offsets, range, StreamClient, WsClient } from './protocol-clients.js';
 
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : Date.now() % 2 ** 31;
-const WS_RUNS = Number(process.env.FUZZ_WS_RUNS ?? 300);
-const HTTP_RUNS = Number(process.env.FUZZ_HTTP_RUNS ?? 300);
+const WS_RUNS = Number(process.env.FUZZ_WS_RUNS ?? 250);
+const HTTP_RUNS = Number(process.env.FUZZ_HTTP_RUNS ?? 250);
 const ANSWER_TIMEOUT_MS = 3_000;
 const LIMITS = {
   maxFrameBytes: 8 * 1024,
