@@ -212,7 +212,7 @@ function rawExpectation(text: string): number | undefined | 'none' {
   return Number.isSafeInteger(id) && (id as number) >= 0 ? (id as number) : undefined;
 }
 
-test(`WebSocket: ${WS_RUNS} runs of random frames, each answered with a typed error, a reply or a sane close`, async () => {
+test(`WebSocket: up to ${WS_RUNS} runs of random frames, each answered with a typed error, a reply or a sane close`, async () => {
   const target = new Target();
   await target.open();
   let sent = 0;
@@ -351,7 +351,7 @@ function send(input: HttpInput): Promise<HttpAnswer | 'reset'> {
   });
 }
 
-test(`HTTP: ${HTTP_RUNS} runs of random requests, each answered with a typed error or a success`, async () => {
+test(`HTTP: up to ${HTTP_RUNS} runs of random requests, each answered with a typed error or a success`, async () => {
   let sent = 0;
   await fc.assert(
     fc.asyncProperty(fc.array(httpInput, { minLength: 1, maxLength: 6 }), async (inputs) => {
