@@ -1,4 +1,6 @@
 export {
+  type ChannelMap,
+  type DataOf,
   type ErrorAction,
   ErrorCode,
   errorAction,
