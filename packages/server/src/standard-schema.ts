@@ -25,6 +25,3 @@ export interface StandardSchemaIssue {
   readonly message: string;
   readonly path?: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined;
 }
-
-/** The type a schema's validation produces. */
-export type OutputOf<Schema> = Schema extends StandardSchemaV1<unknown, infer Output> ? Output : unknown;
