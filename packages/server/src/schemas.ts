@@ -92,8 +92,9 @@ function validateAll(
     } catch (error) {
       throw schemaFailed(channel, error);
     }
-    if (result instanceof Promise) {
-      return result.then(
+    if (isThenable(result)) {
+      // Any thenable a library returns becomes a real promise: the hub tells sync from async by that.
+      return Promise.resolve(result).then(
         (done) => validateAll(channel, schemas, i + 1, outcome(channel, done)),
         (error) => {
           throw schemaFailed(channel, error);
@@ -103,6 +104,10 @@ function validateAll(
     value = outcome(channel, result);
   }
   return { value };
+}
+
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as PromiseLike<T>)?.then === 'function';
 }
 
 function outcome(channel: string, result: StandardSchemaResult<unknown>): unknown {
