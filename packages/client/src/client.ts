@@ -3,6 +3,7 @@ import {
   assertChannelName,
   assertChannelOrPattern,
   type ChannelMap,
+  type ChannelOf,
   type Chosen,
   type DataOf,
   DEFAULT_MOUNT_PATH,
@@ -194,7 +195,7 @@ export class Client<Map extends ChannelMap = Untyped>
    * Subscribes `handler` to a channel, or a pattern (`chat.*`, `chat.>`). It sees each message once,
    * in order, across reconnects. Throws a TidingsError for a bad name or a channel already subscribed.
    */
-  subscribe<T = never, C extends string = string>(
+  subscribe<T = never, C extends ChannelOf<Map> = ChannelOf<Map>>(
     channel: C,
     handler: MessageHandler<Chosen<NoInfer<T>, DataOf<Map, C>>>,
     options: SubscribeOptions = {},
@@ -229,7 +230,7 @@ export class Client<Map extends ChannelMap = Untyped>
    * on an error that retrying cannot fix (FORBIDDEN, CONFLICT, INVALID_DATA when the server's schema
    * refuses the data: `error.details.issues` says why).
    */
-  publish<C extends string>(
+  publish<C extends ChannelOf<Map>>(
     channel: C,
     data: DataOf<Map, C>,
     options: PublishOptions = {},

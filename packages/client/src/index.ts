@@ -8,6 +8,7 @@ export {
   type Position,
   type PresenceMember,
   type SinceSpec,
+  type Strict,
   TidingsError,
   TransportName,
 } from '@tidings/protocol';

@@ -1,6 +1,6 @@
 // Type-level tests: compiled by `npm run typecheck` (tsc), never run. Each `@ts-expect-error` line must
 // fail to compile; if it ever compiles, tsc reports the unused directive and the check fails.
-import { type Client, connect, type DataOf, type Message } from '../src/index.js';
+import { type Client, connect, type DataOf, type Message, type Strict } from '../src/index.js';
 
 interface ChatLine {
   user: string;
@@ -43,3 +43,12 @@ plain.subscribe('chat', (message) => expectType<typeof message.data, unknown>(tr
 plain.subscribe<ChatLine>('chat', (message) => expectType<typeof message.data, ChatLine>(true));
 const anyClient: Client = client;
 void anyClient;
+
+// A strict map refuses channels none of its keys match.
+const strict = connect<Strict<Channels>>('http://localhost:3000');
+strict.subscribe('orders.9', (message) => expectType<typeof message.data, Order>(true));
+void strict.publish('feed.x.y', { item: 'a' });
+// @ts-expect-error a typo: no key matches `chat.lobby`
+strict.subscribe('chat.lobby', () => {});
+// @ts-expect-error nor `other`
+void strict.publish('other', 1);

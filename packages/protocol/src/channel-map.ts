@@ -23,6 +23,30 @@ export type ChannelMap = object;
 // biome-ignore lint/suspicious/noExplicitAny: see above; DataOf<any, C> is `unknown`, never `any`.
 export type Untyped = any;
 
+declare const strict: unique symbol;
+
+/**
+ * A map whose channels are the only ones: `createHub<Strict<Channels>>()` refuses to compile a publish or
+ * subscribe to a channel no key matches (a typo), where a plain map lets it through as `unknown`.
+ */
+export type Strict<Map extends ChannelMap> = Map & { readonly [strict]: true };
+
+/**
+ * The channel names (and patterns) a map allows: any string, or for a `Strict` map those its keys
+ * match, as template literal types. A template's `${string}` may hold dots, so a key's `*` lets more
+ * through here (`orders.1.2` for `orders.*`) than it matches; such a channel's data stays `unknown`.
+ */
+export type ChannelOf<Map> = Map extends { readonly [strict]: true }
+  ? { [Key in keyof Map & string]: Template<Key> }[keyof Map & string]
+  : string;
+
+/** A key as a template literal type: `orders.*` → `orders.${string}`, `>` → any string. */
+type Template<Key extends string> = Key extends `${infer Head}.${infer Rest}`
+  ? `${Template<Head>}.${Template<Rest>}`
+  : Key extends '*' | '>'
+    ? string
+    : Key;
+
 /** The type of `data` on `channel` (a name or a pattern) under `Map`. */
 export type DataOf<Map, Channel extends string> = AllOf<Map, KeysMatching<Map, Channel>>;
 

@@ -2,6 +2,7 @@ import {
   assertChannelName,
   assertChannelOrPattern,
   type ChannelMap,
+  type ChannelOf,
   type Chosen,
   type DataOf,
   type DataOfEach,
@@ -154,7 +155,7 @@ export class Hub<Map extends ChannelMap = Untyped> {
   }
 
   /** A handle on one channel, for code that works with one channel (Lona's and TorChannels' style). */
-  channel<C extends string>(name: C): Channel<DataOf<Map, C>> {
+  channel<C extends ChannelOf<Map>>(name: C): Channel<DataOf<Map, C>> {
     assertChannelName(name);
     return new Channel(this, name);
   }
@@ -168,7 +169,7 @@ export class Hub<Map extends ChannelMap = Untyped> {
    * Subscribes a handler to a channel or a pattern (`chat.*` one segment, `chat.>` any depth). The
    * handler gets each message once, in order; an async handler finishes before the next call.
    */
-  subscribe<T = never, C extends string = string>(
+  subscribe<T = never, C extends ChannelOf<Map> = ChannelOf<Map>>(
     channel: C,
     handler: Handler<Chosen<NoInfer<T>, DataOf<Map, C>>>,
     options: SubscribeOptions = {},
@@ -271,7 +272,7 @@ export class Hub<Map extends ChannelMap = Untyped> {
   }
 
   /** Publishes to one channel; resolves with the message's position once the engine has stored it. */
-  publish<C extends string>(
+  publish<C extends ChannelOf<Map>>(
     channel: C,
     data: DataOf<Map, C>,
     options: PublishOptions = {},
@@ -307,7 +308,7 @@ export class Hub<Map extends ChannelMap = Untyped> {
    * (a channel the engine holds a position for: published to, given a snapshot, or subscribed to, and
    * not yet forgotten after its retention time).
    */
-  async broadcast<C extends string>(
+  async broadcast<C extends ChannelOf<Map>>(
     target: C | readonly C[],
     data: DataOfEach<Map, C>,
     options: Omit<PublishOptions, 'ifOffset'> = {},
@@ -377,7 +378,7 @@ export class Hub<Map extends ChannelMap = Untyped> {
   }
 
   /** Records the channel's state (TorChannels' set_state): new subscribers from the snapshot, or reset ones, get it first. */
-  async setState<C extends string>(channel: C, data: DataOf<Map, C>): Promise<Position> {
+  async setState<C extends ChannelOf<Map>>(channel: C, data: DataOf<Map, C>): Promise<Position> {
     this.#assertOpen();
     assertChannelName(channel);
     // Subscribers get the state through the same handler as messages: the same schemas hold.
@@ -394,7 +395,7 @@ export class Hub<Map extends ChannelMap = Untyped> {
   }
 
   /** Reads history: exactly the messages after `since`, or (`reset: true`) the snapshot and what follows it. */
-  async history<C extends string>(
+  async history<C extends ChannelOf<Map>>(
     channel: C,
     options: HistoryOptions = {},
   ): Promise<HistoryResult<DataOf<Map, C>>> {

@@ -8,6 +8,7 @@ export {
   type PresenceMember,
   Since,
   type SinceSpec,
+  type Strict,
   TidingsError,
 } from '@tidings/protocol';
 export {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   type ChannelMap,
+  type ChannelOf,
   type Chosen,
   type DataOf,
   ErrorCode,
@@ -32,7 +33,7 @@ export class Scope<Map extends ChannelMap = Untyped> {
     return this.#subscriptions.size;
   }
 
-  subscribe<T = never, C extends string = string>(
+  subscribe<T = never, C extends ChannelOf<Map> = ChannelOf<Map>>(
     channel: C,
     handler: Handler<Chosen<NoInfer<T>, DataOf<Map, C>>>,
     options: SubscribeOptions = {},
@@ -48,7 +49,11 @@ export class Scope<Map extends ChannelMap = Untyped> {
     this.#subscriptions.delete(subscription);
   }
 
-  publish<C extends string>(channel: C, data: DataOf<Map, C>, options?: PublishOptions): Promise<Published> {
+  publish<C extends ChannelOf<Map>>(
+    channel: C,
+    data: DataOf<Map, C>,
+    options?: PublishOptions,
+  ): Promise<Published> {
     if (this.#closed) return Promise.reject(new TidingsError(ErrorCode.closed, 'the scope is closed'));
     return this.#hub.publishIn(this.id, channel, data, options);
   }

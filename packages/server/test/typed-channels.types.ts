@@ -8,6 +8,7 @@ import {
   type Hub,
   type Message,
   type StandardSchemaV1,
+  type Strict,
 } from '../src/index.js';
 
 interface ChatLine {
@@ -136,3 +137,21 @@ const counters = createHub({ schemas: { 'count.*': Positive } });
 void counters.publish('count.a', 1);
 // @ts-expect-error inferred number
 void counters.publish('count.a', '1');
+
+// Strict maps: a channel no key matches does not compile (a typo), names and patterns still do.
+const strict = createHub<Strict<Channels>>();
+void strict.publish('chat', line);
+void strict.publish('orders.42', { id: 'o1', total: 3 });
+void strict.publish('audit.a.b', { by: 'ada' });
+strict.subscribe('orders.*', (message) => expectType<typeof message.data, Order>(true));
+strict.subscribe('audit.>', (message) => expectType<typeof message.data, Audit>(true));
+// @ts-expect-error a typo: no key matches `chats`
+void strict.publish('chats', line);
+// Types cannot say "no dot" in a template: `orders.1.2` gets past `orders.*` here, but its data is unknown.
+strict.subscribe('orders.1.2', (message) => expectType<typeof message.data, unknown>(true));
+// @ts-expect-error not a channel of the map
+strict.channel('elsewhere');
+// @ts-expect-error the shape still counts
+void strict.publish('chat', { text: 'no user' });
+const strictAsHub: Hub = strict;
+void strictAsHub;
