@@ -510,10 +510,10 @@ export class Client<Map extends ChannelMap = Untyped>
   }
 }
 
-/** Connects to a Tidings server, e.g. `connect('https://example.com')` (mounted at `/tidings`). */
 /**
- * Connects to a Tidings server. `connect<{ chat: ChatLine; 'orders.*': Order }>(url)` types each
- * channel's data (the same map as the server's `createHub<…>()`, shared as a type: no server code).
+ * Connects to a Tidings server, e.g. `connect('https://example.com')` (mounted at `/tidings`).
+ * `connect<{ chat: ChatLine; 'orders.*': Order }>(url)` types each channel's data: the same map as the
+ * server's `createHub<…>()`, shared as a type, so no server code comes along.
  */
 export function connect<Map extends ChannelMap = Untyped>(url: string, options?: ClientOptions): Client<Map> {
   return new Client<Map>(url, options);
