@@ -2,6 +2,10 @@ import {
   type AckFrame,
   assertChannelName,
   assertChannelOrPattern,
+  type ChannelMap,
+  type ChannelOf,
+  type Chosen,
+  type DataOf,
   DEFAULT_MOUNT_PATH,
   Defaults,
   ErrorCode,
@@ -18,6 +22,7 @@ import {
   type SinceSpec,
   TidingsError,
   TransportName,
+  type Untyped,
 } from '@tidings/protocol';
 import { type Backoff, exponentialBackoff } from './backoff.js';
 import { Emitter } from './emitter.js';
@@ -120,9 +125,12 @@ interface PendingPublish {
 /**
  * A connection to a Tidings server that stays up: it picks a transport (falling back when one cannot
  * connect), reconnects with backoff, resumes every subscription from its position, and sends publishes
- * when it can, each once.
+ * when it can, each once. `Map` types each channel's data (see `connect`); without it, data is `unknown`.
  */
-export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
+export class Client<Map extends ChannelMap = Untyped>
+  extends Emitter<ClientEvents>
+  implements SubscriptionOwner
+{
   #state: ClientState = 'connecting';
   #transport: TransportName;
   #connection: Connection | undefined;
@@ -192,9 +200,9 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
    * Subscribes `handler` to a channel, or a pattern (`chat.*`, `chat.>`). It sees each message once,
    * in order, across reconnects. Throws a TidingsError for a bad name or a channel already subscribed.
    */
-  subscribe<T = unknown>(
-    channel: string,
-    handler: MessageHandler<T>,
+  subscribe<T = never, C extends ChannelOf<Map> = ChannelOf<Map>>(
+    channel: C,
+    handler: MessageHandler<Chosen<NoInfer<T>, DataOf<Map, C>>>,
     options: SubscribeOptions = {},
   ): Subscription {
     this.#assertOpen();
@@ -224,10 +232,15 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
   /**
    * Publishes `data`; resolves once the server stored it. Waits while disconnected, and is sent again
    * after a reconnect with the same idempotency key, so it is stored once. Rejects with a TidingsError
-   * on an error that retrying cannot fix (FORBIDDEN, CONFLICT, …), and without sending it when it is
-   * over the server's size limits (MESSAGE_TOO_LARGE) or not JSON (NOT_SERIALIZABLE).
+   * on an error that retrying cannot fix (FORBIDDEN, CONFLICT, INVALID_DATA when the server's schema
+   * refuses the data: `error.details.issues` says why), and without sending it when it is over the
+   * server's size limits (MESSAGE_TOO_LARGE) or not JSON (NOT_SERIALIZABLE).
    */
-  publish(channel: string, data: unknown, options: PublishOptions = {}): Promise<PublishResult> {
+  publish<C extends ChannelOf<Map>>(
+    channel: C,
+    data: DataOf<Map, C>,
+    options: PublishOptions = {},
+  ): Promise<PublishResult> {
     return new Promise((resolve, reject) => {
       this.#assertOpen();
       assertChannelName(channel);
@@ -541,7 +554,11 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
   }
 }
 
-/** Connects to a Tidings server, e.g. `connect('https://example.com')` (mounted at `/tidings`). */
-export function connect(url: string, options?: ClientOptions): Client {
-  return new Client(url, options);
+/**
+ * Connects to a Tidings server, e.g. `connect('https://example.com')` (mounted at `/tidings`).
+ * `connect<{ chat: ChatLine; 'orders.*': Order }>(url)` types each channel's data: the same map as the
+ * server's `createHub<…>()`, shared as a type, so no server code comes along.
+ */
+export function connect<Map extends ChannelMap = Untyped>(url: string, options?: ClientOptions): Client<Map> {
+  return new Client<Map>(url, options);
 }
