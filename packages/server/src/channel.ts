@@ -9,7 +9,7 @@ import type {
 } from './hub.js';
 import type { Handler, Subscription } from './subscription.js';
 
-/** One channel of a hub: `hub.channel('chat').send({ text })`, as Lona's `channel.send(data)`. */
+/** One channel of a hub: `hub.channel('chat').send({ text })`. */
 export class Channel {
   readonly #hub: Hub;
   readonly name: string;

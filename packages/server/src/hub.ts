@@ -136,7 +136,7 @@ export class Hub {
     };
   }
 
-  /** A handle on one channel, for code that works with one channel (Lona's and TorChannels' style). */
+  /** A handle on one channel (`hub.channel('chat').send(data)`), for code that works with one channel. */
   channel(name: string): Channel {
     assertChannelName(name);
     return new Channel(this, name);
@@ -340,7 +340,7 @@ export class Hub {
     return request;
   }
 
-  /** Records the channel's state (TorChannels' set_state): new subscribers from the snapshot, or reset ones, get it first. */
+  /** Records the channel's state (its snapshot): new subscribers from the snapshot, or reset ones, get it first. */
   async setState(channel: string, data: unknown): Promise<Position> {
     this.#assertOpen();
     assertChannelName(channel);
