@@ -527,6 +527,9 @@ export class Client<Map extends ChannelMap = Untyped>
     this.#stop(error);
     for (const subscription of this.#subscriptions.values()) subscription.fail(error);
     this.#subscriptions.clear();
+    // The client stops for good here (refused origin, credentials, …): an app that listens to nothing
+    // would see only `disconnected`, so the console says why.
+    if (!this.hasListener('error')) console.error(`Tidings: disconnected: ${error.code}: ${error.message}`);
     this.emit('error', error);
   }
 

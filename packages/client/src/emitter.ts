@@ -18,6 +18,11 @@ export class Emitter<Events> {
     };
   }
 
+  /** Whether anyone listens to `type`: what nobody hears may need saying another way. */
+  protected hasListener(type: keyof Events): boolean {
+    return (this.#listeners.get(type)?.size ?? 0) > 0;
+  }
+
   protected emit<K extends keyof Events>(type: K, value: Events[K]): void {
     for (const listener of this.#listeners.get(type) ?? []) {
       try {

@@ -1,3 +1,9 @@
+/**
+ * The browser and Node client of Tidings: `connect(url)`, subscriptions that resume exactly where
+ * they stopped, publishing with acknowledgements.
+ *
+ * @module @tidings/client
+ */
 export {
   type ChannelMap,
   type DataOf,

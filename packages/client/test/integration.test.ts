@@ -400,3 +400,29 @@ describe('several clients', () => {
     assert.deepEqual(new Set(datas(inboxes[0])), new Set(clients.map((_, i) => `from ${i}`)));
   });
 });
+
+describe('a client the server refuses for good says why', () => {
+  // A page on another origin than the server's `origins` allow: the browser sends its Origin.
+  class ForeignWebSocket extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols, { origin: 'http://elsewhere.example' });
+    }
+  }
+
+  test('without an "error" listener the console gets the code and reason; with one, only the listener', async (t) => {
+    const server = await serve(t);
+    const printed: unknown[][] = [];
+    t.mock.method(console, 'error', (...args: unknown[]) => printed.push(args));
+    const silent = open(t, server, { WebSocket: ForeignWebSocket, transports: [TransportName.websocket] });
+    await waitFor(() => silent.state === 'disconnected', TIMEOUT_MS, 'refused client disconnected');
+    assert.equal(printed.length, 1);
+    assert.match(String(printed[0]![0]), /^Tidings: disconnected: FORBIDDEN: origin not allowed/);
+
+    const errors: TidingsError[] = [];
+    const listening = open(t, server, { WebSocket: ForeignWebSocket, transports: [TransportName.websocket] });
+    listening.on('error', (error) => errors.push(error));
+    await waitFor(() => listening.state === 'disconnected', TIMEOUT_MS, 'refused client disconnected');
+    assert.equal(errors[0]?.code, ErrorCode.forbidden);
+    assert.equal(printed.length, 1);
+  });
+});

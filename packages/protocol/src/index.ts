@@ -1,3 +1,9 @@
+/**
+ * The Tidings wire protocol as code: frame types, error codes, endpoints, defaults, channel names,
+ * cursors and `TidingsError`. Shared by the server and the client.
+ *
+ * @module @tidings/protocol
+ */
 export * from './channel.js';
 export type {
   ChannelMap,

@@ -1,3 +1,8 @@
+/**
+ * The Redis engine: several server processes share every channel through one Redis.
+ *
+ * @module @tidings/redis
+ */
 export { decodeMessage, decodeSnapshot } from './codec.js';
 export type { ListenerErrorHandler } from './fan-out.js';
 export {

@@ -154,7 +154,7 @@ export class Hub<Map extends ChannelMap = Untyped> {
     };
   }
 
-  /** A handle on one channel, for code that works with one channel (Lona's and TorChannels' style). */
+  /** A handle on one channel (`hub.channel('chat').send(data)`), for code that works with one channel. */
   channel<C extends ChannelOf<Map>>(name: C): Channel<DataOf<Map, C>> {
     assertChannelName(name);
     return new Channel(this, name);
@@ -377,7 +377,7 @@ export class Hub<Map extends ChannelMap = Untyped> {
     return request;
   }
 
-  /** Records the channel's state (TorChannels' set_state): new subscribers from the snapshot, or reset ones, get it first. */
+  /** Records the channel's state (its snapshot): new subscribers from the snapshot, or reset ones, get it first. */
   async setState<C extends ChannelOf<Map>>(channel: C, data: DataOf<Map, C>): Promise<Position> {
     this.#assertOpen();
     assertChannelName(channel);

@@ -1,3 +1,9 @@
+/**
+ * The Tidings server: the hub (channels, history, snapshots, presence), the transports and `attach`
+ * for `node:http`, authorization and JWT.
+ *
+ * @module @tidings/server
+ */
 export {
   type ChannelMap,
   type DataOf,

@@ -12,8 +12,9 @@ import type { Hub, Published, PublishOptions, SubscribeOptions } from './hub.js'
 import type { Handler, Subscription } from './subscription.js';
 
 /**
- * A group of subscriptions that ends at once, as Lona unsubscribes a view's channels when the view
- * closes. A connection is a scope; its publishes with `echo: false` skip its own subscriptions.
+ * A group of subscriptions that ends at once, e.g. the channels of one view of a page, dropped
+ * together when the view closes. A connection is a scope; its publishes with `echo: false` skip its
+ * own subscriptions.
  */
 export class Scope<Map extends ChannelMap = Untyped> {
   readonly id: string = randomUUID();

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { isTidingsError } from '@tidings/protocol';
 import { ConfigError } from './config/config-error.js';
@@ -5,10 +6,13 @@ import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { describeEngine } from './engine/describe-engine.js';
 import { createLogger } from './logger.js';
+import { startedByNpm, watchParent } from './parent-watch.js';
 import type { Standalone } from './standalone.js';
 
 /** Exit codes: 0 done, 1 failed while running, 2 wrong usage or configuration (fix it, do not retry). */
 export const ExitCode = { ok: 0, failure: 1, usage: 2 } as const;
+
+const DEFAULT_CONFIG_FILE = 'tidings.json';
 
 const USAGE = `Usage:
   tidings serve [--config tidings.json] [--port 8080] [--host 0.0.0.0]
@@ -17,7 +21,8 @@ const USAGE = `Usage:
   serve   start the server; SIGTERM or SIGINT drains it and exits 0
   check   validate the configuration (file, then environment, then flags) and exit
 
-The configuration file is also taken from TIDINGS_CONFIG. See docs/STANDALONE.md.`;
+The configuration file is --config, else TIDINGS_CONFIG, else ./tidings.json if it exists.
+See docs/STANDALONE.md.`;
 
 interface Io {
   out(text: string): void;
@@ -53,7 +58,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     return ExitCode.usage;
   }
 
-  const file = values.config ?? (process.env.TIDINGS_CONFIG || undefined);
+  const file = values.config ?? (process.env.TIDINGS_CONFIG || undefined) ?? defaultConfigFile();
   let config: Config;
   try {
     config = await loadConfig({
@@ -126,7 +131,18 @@ async function serve(config: Config, io: Io): Promise<number> {
       );
     };
     process.on('SIGTERM', stop).on('SIGINT', stop);
+    if (startedByNpm()) {
+      watchParent(() => {
+        logger.info('npm exited (npx or npm run was stopped): stopping as on SIGTERM');
+        stop('SIGTERM');
+      });
+    }
   });
+}
+
+/** `./tidings.json` when it exists: the file the docs tell you to write is read without `--config`. */
+function defaultConfigFile(): string | undefined {
+  return existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined;
 }
 
 function summary(config: Config): string {

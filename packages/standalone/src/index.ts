@@ -1,3 +1,9 @@
+/**
+ * Tidings as a server of its own (`tidings serve`), and the same pieces for embedding or testing it:
+ * the CLI, the configuration and `startStandalone`.
+ *
+ * @module @tidings/standalone
+ */
 export { ExitCode, main } from './cli.js';
 export { ConfigError } from './config/config-error.js';
 export { ENV_VARS, type EnvVar } from './config/env.js';

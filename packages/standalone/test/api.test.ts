@@ -333,3 +333,23 @@ describe('HTTP API', () => {
     assert.equal(publish.status, 403);
   });
 });
+
+describe('the "publish" setting: which channels clients may publish to', () => {
+  const clientPublish = (url: string, channel: string) =>
+    fetch(`${url}/tidings/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ channel, data: 1 }),
+    }).then((response) => response.status);
+
+  test('a list opens only those channels; false closes all; the API may publish anywhere', async () => {
+    const listed = await startInProcess({ publish: ['chat.*'] });
+    assert.equal(await clientPublish(listed.url, 'chat.lobby'), 200);
+    assert.equal(await clientPublish(listed.url, 'orders.42'), 403);
+    assert.equal((await api(listed.url, 'POST', '/publish', { channel: 'orders.42', data: 1 })).status, 200);
+    const closed = await startInProcess({ publish: false });
+    assert.equal(await clientPublish(closed.url, 'chat.lobby'), 403);
+    const open = await startInProcess({ publish: true });
+    assert.equal(await clientPublish(open.url, 'orders.42'), 200);
+  });
+});

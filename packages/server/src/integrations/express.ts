@@ -1,3 +1,8 @@
+/**
+ * Express middleware for the Tidings HTTP endpoints, and the WebSocket upgrade hook.
+ *
+ * @module @tidings/server/express
+ */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { TidingsServer } from '../server.js';
 

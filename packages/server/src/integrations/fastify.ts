@@ -1,3 +1,8 @@
+/**
+ * A Fastify plugin serving the Tidings endpoints, WebSocket included.
+ *
+ * @module @tidings/server/fastify
+ */
 import type { FastifyPluginCallback } from 'fastify';
 import type { TidingsServer } from '../server.js';
 import { attachWebSocket } from './upgrade.js';

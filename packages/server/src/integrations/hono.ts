@@ -1,3 +1,8 @@
+/**
+ * Hono middleware (on `@hono/node-server`) for the Tidings HTTP endpoints, and the WebSocket upgrade hook.
+ *
+ * @module @tidings/server/hono
+ */
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { ErrorCode, TidingsError } from '@tidings/protocol';

@@ -1,3 +1,8 @@
+/**
+ * Koa middleware for the Tidings HTTP endpoints, and the WebSocket upgrade hook.
+ *
+ * @module @tidings/server/koa
+ */
 import type { Middleware } from 'koa';
 import type { TidingsServer } from '../server.js';
 

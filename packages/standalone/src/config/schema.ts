@@ -235,6 +235,15 @@ export const configSchema = z
     presence: z
       .array(channelPattern, { error: 'expected a list of channels or patterns such as ["chat.*"]' })
       .optional(),
+    /**
+     * Publishing by clients (browsers), apart from identities whose `write` claims grant it: `true`
+     * every channel, `false` none, or a list of channels and patterns. The HTTP API always may.
+     */
+    publish: z
+      .union([z.boolean(), z.array(channelPattern)], {
+        error: 'expected true, false or a list of channels or patterns such as ["chat.*"]',
+      })
+      .optional(),
     jwt: jwt.optional(),
     apiKey: z
       .string({ error: `expected a key of at least ${MIN_API_KEY_LENGTH} characters` })
