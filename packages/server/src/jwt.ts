@@ -1,4 +1,4 @@
-import { createPublicKey, KeyObject, type JsonWebKey as NodeJwk } from 'node:crypto';
+import { createPublicKey, KeyObject, type JsonWebKey as NodeJwk, type webcrypto } from 'node:crypto';
 import { ErrorCode, isChannelName, isPattern, TidingsError } from '@tidings/protocol';
 import {
   decodeProtectedHeader,
@@ -19,7 +19,7 @@ export interface JwtAuthOptions {
   /** Shared HMAC secret, at least 32 bytes. Accepts HS256 tokens unless `algorithms` says otherwise. */
   secret?: string | Uint8Array;
   /** A PEM (SPKI, or a private key whose public half is used), a `KeyObject`, a `CryptoKey` or a JWK. */
-  publicKey?: string | KeyObject | CryptoKey | JWK;
+  publicKey?: string | KeyObject | webcrypto.CryptoKey | JWK;
   /** A key set resolver, e.g. `createRemoteJWKSet(new URL('https://issuer/.well-known/jwks.json'))`. */
   jwks?: JWTVerifyGetKey;
   /**
@@ -151,7 +151,7 @@ function verificationKey(options: JwtAuthOptions): {
   return { key, algorithms };
 }
 
-function publicKeyObject(input: string | KeyObject | CryptoKey | JWK): KeyObject {
+function publicKeyObject(input: string | KeyObject | webcrypto.CryptoKey | JWK): KeyObject {
   try {
     if (typeof input === 'string') return createPublicKey(input);
     if (input instanceof KeyObject) return input.type === 'public' ? input : createPublicKey(input);
@@ -163,8 +163,11 @@ function publicKeyObject(input: string | KeyObject | CryptoKey | JWK): KeyObject
   }
 }
 
-function isCryptoKey(value: unknown): value is CryptoKey {
-  return typeof CryptoKey !== 'undefined' && value instanceof CryptoKey;
+// Typed with Node's own CryptoKey: the global type comes from the DOM lib, which a server app may not
+// load. The class itself is a global at run time (not on `webcrypto` in Node 20).
+function isCryptoKey(value: unknown): value is webcrypto.CryptoKey {
+  const CryptoKeyClass = (globalThis as { CryptoKey?: abstract new () => webcrypto.CryptoKey }).CryptoKey;
+  return CryptoKeyClass !== undefined && value instanceof CryptoKeyClass;
 }
 
 /** Every algorithm a key can verify, the conventional default first. */
