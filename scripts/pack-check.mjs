@@ -18,7 +18,6 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const root = new URL('..', import.meta.url).pathname;
-const bin = (name) => join(root, 'node_modules/.bin', name);
 const PACKAGES = ['protocol', 'server', 'client', 'redis', 'nats', 'standalone'];
 const CURRENT_NODE = '22';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -49,20 +48,6 @@ async function sh(file, argv, options = {}) {
       cause: error,
     });
   }
-}
-
-/** Runs the thunks at most `limit` at a time (the machine may have two cores). */
-async function pool(limit, thunks) {
-  const results = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < thunks.length) {
-      const i = next++;
-      results[i] = await thunks[i]();
-    }
-  };
-  await Promise.all(Array.from({ length: limit }, worker));
-  return results;
 }
 
 let app;
@@ -99,19 +84,7 @@ async function main() {
     });
     for (const p of packed) console.log(`  ${p.name}: ${(p.size / 1024).toFixed(1)} KB packed`);
 
-    const lint = step('publint + attw', () =>
-      pool(2, [
-        ...PACKAGES.map((p) => () => sh(bin('publint'), ['--strict'], { cwd: join(root, 'packages', p) })),
-        ...packed.map((p) => () => {
-          // node10 resolution (TypeScript's old "node") cannot see subpath exports; engines say Node >= 20.10.
-          const attw = [p.file, '--profile', 'node16', '--format', 'ascii'];
-          // The browser bundles are scripts, not modules to type: only the library entry points are checked.
-          if (p.name === '@tidings/client')
-            attw.push('--exclude-entrypoints', 'tidings.min.js', 'tidings.esm.min.js');
-          return sh(bin('attw'), attw);
-        }),
-      ]),
-    );
+    const lint = step('publint + attw', () => lintPackages(packed));
 
     await step('install the tarballs in a fresh app', async () => {
       const rootPkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));
@@ -139,26 +112,18 @@ async function main() {
     await step('ESM round trip (Node 20)', () => sh(process.execPath, ['round-trip.mjs'], { cwd: app }));
     await step('CommonJS round trip', () => sh(process.execPath, ['round-trip.cjs'], { cwd: app }));
     await step('TypeScript consumers (node16, bundler, browser)', () =>
-      pool(2, [
-        () =>
-          sh(
-            process.execPath,
-            [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.node16.json'],
-            { cwd: app },
-          ),
-        () =>
-          sh(
-            process.execPath,
-            [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.bundler.json'],
-            { cwd: app },
-          ),
-        () =>
-          sh(
-            process.execPath,
-            [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.browser.json'],
-            { cwd: app },
-          ),
-      ]),
+      // One tsc process for the three projects: @types/node and the libs are parsed once.
+      sh(
+        process.execPath,
+        [
+          join(root, 'node_modules/typescript/bin/tsc'),
+          '-b',
+          'tsconfig.node16.json',
+          'tsconfig.bundler.json',
+          'tsconfig.browser.json',
+        ],
+        { cwd: app },
+      ),
     );
     await step('esbuild bundle of the client', async () => {
       const { build } = await import('esbuild');
@@ -189,6 +154,37 @@ async function main() {
     if (args.has('--keep')) console.log(`pack check: the app is in ${app}`);
     else await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * publint and attw (arethetypeswrong) on each tarball, in this process: any message fails the check.
+ * attw ignores TypeScript's old `node10` resolution, which cannot see subpath exports (engines say
+ * Node >= 20.10 anyway), and skips the client's browser bundles: scripts, not modules to type.
+ */
+async function lintPackages(packed) {
+  const { publint } = await import('publint');
+  const { formatMessage } = await import('publint/utils');
+  const { checkPackage, createPackageFromTarballData } = await import('@arethetypeswrong/core');
+  const failures = [];
+  for (const p of packed) {
+    const tarball = await readFile(p.file);
+    const data = new Uint8Array(tarball.buffer, tarball.byteOffset, tarball.byteLength);
+    const { messages, pkg } = await publint({
+      pack: { tarball: data.slice().buffer },
+      level: 'suggestion',
+      strict: true,
+    });
+    for (const m of messages)
+      failures.push(`${p.name} publint ${m.type}: ${formatMessage(m, pkg) ?? m.code}`);
+    const result = await checkPackage(createPackageFromTarballData(data), {
+      excludeEntrypoints: p.name === '@tidings/client' ? ['./tidings.min.js', './tidings.esm.min.js'] : [],
+    });
+    if (!result.types) failures.push(`${p.name} attw: no types`);
+    for (const problem of result.problems ?? []) {
+      if (problem.resolutionKind !== 'node10') failures.push(`${p.name} attw: ${JSON.stringify(problem)}`);
+    }
+  }
+  if (failures.length > 0) throw new Error(failures.join('\n'));
 }
 
 /** The IIFE file, as installed, in a real browser: it defines `Tidings` and connects to a server. */
