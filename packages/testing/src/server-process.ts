@@ -137,7 +137,7 @@ interface Call {
 }
 
 /**
- * Starts a Tidings server in its own OS process (`node --import tsx server-process-main.ts`) on
+ * Starts a Tidings server in its own OS process (`node --conditions=@tidings/source --import tsx server-process-main.ts`) on
  * 127.0.0.1, port 0, with the given engine; resolves once it listens. Tests call `kill()` or `stop()`
  * (in `t.after`, which is safe after either); the child also exits by itself when this process goes.
  */
