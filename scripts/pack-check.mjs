@@ -12,6 +12,8 @@
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { createRequire } from 'node:module';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -111,7 +113,8 @@ async function main() {
 
     await step('ESM round trip (Node 20)', () => sh(process.execPath, ['round-trip.mjs'], { cwd: app }));
     await step('CommonJS round trip', () => sh(process.execPath, ['round-trip.cjs'], { cwd: app }));
-    await step('TypeScript consumers (node16, bundler, browser)', () =>
+    // Type checking is CPU work; the steps after it mostly wait on sockets and child processes.
+    const types = step('TypeScript consumers (node16, bundler, browser)', () =>
       // One tsc process for the three projects: @types/node and the libs are parsed once.
       sh(
         process.execPath,
@@ -125,6 +128,8 @@ async function main() {
         { cwd: app },
       ),
     );
+    // Awaited at the end; until then a failure of theirs must not surface as an unhandled rejection.
+    for (const pending of [types, lint]) pending.catch(() => {});
     await step('esbuild bundle of the client', async () => {
       const { build } = await import('esbuild');
       const result = await build({
@@ -140,12 +145,13 @@ async function main() {
       const text = result.outputFiles[0].text;
       if (/\bimport\s*[{*"'\w]|\brequire\(/.test(text)) throw new Error('the bundle still imports something');
     });
-    await step('the <script> build in Chromium', () => scriptTagInChromium());
+    await step('the <script> build in Chromium, connected', () => scriptTagInChromium());
     await step('tidings serve from the installed package', () => standalone());
     await step(`ESM round trip (Node ${CURRENT_NODE})`, async () => {
       const node = await currentNode();
       await sh(node, ['round-trip.mjs'], { cwd: app });
     });
+    await types;
     await lint;
     console.log(
       `pack check passed in ${((performance.now() - started) / 1000).toFixed(1)} s (${timings.join(', ')})`,
@@ -187,25 +193,50 @@ async function lintPackages(packed) {
   if (failures.length > 0) throw new Error(failures.join('\n'));
 }
 
-/** The IIFE file, as installed, in a real browser: it defines `Tidings` and connects to a server. */
+/**
+ * The IIFE file, as installed, in a real browser: a page loads it with a <script> tag, `Tidings.connect`
+ * reaches a server built from the installed @tidings/server (its CommonJS build), messages arrive.
+ */
 async function scriptTagInChromium() {
   if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM} (apt-get install -y chromium)`);
   const { chromium } = await import('playwright-core');
-  const script = await readFile(join(app, 'node_modules/@tidings/client/dist/tidings.min.js'), 'utf8');
+  const requireInApp = createRequire(join(app, 'package.json'));
+  const { attach, createHub } = requireInApp('@tidings/server');
+  const script = await readFile(requireInApp.resolve('@tidings/client/tidings.min.js'), 'utf8');
+  const hub = createHub();
+  const server = createServer((request, response) => {
+    if (request.url === '/tidings.min.js') {
+      response.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
+    } else {
+      response
+        .writeHead(200, { 'content-type': 'text/html' })
+        .end('<!doctype html><meta charset="utf-8"><title>t</title><script src="/tidings.min.js"></script>');
+    }
+  });
+  attach(server, { hub });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'],
   });
   try {
     const page = await browser.newPage();
-    await page.setContent('<!doctype html><title>t</title>');
-    await page.addScriptTag({ content: script });
-    const found = await page.evaluate(
-      'typeof Tidings === "object" && typeof Tidings.connect === "function" && typeof Tidings.TidingsError',
-    );
-    if (found !== 'function') throw new Error(`window.Tidings is not the client (${found})`);
+    await page.goto(`http://127.0.0.1:${server.address().port}/`);
+    await page.evaluate(`(() => {
+      window.got = [];
+      window.client = Tidings.connect(location.origin);
+      window.sub = window.client.subscribe('page', (m) => window.got.push(m.data));
+    })()`);
+    await page.waitForFunction('window.sub.state === "subscribed"', null, { timeout: 10_000 });
+    for (let n = 1; n <= 3; n++) await hub.publish('page', n);
+    await page.waitForFunction('window.got.length >= 3', null, { timeout: 10_000 });
+    const got = await page.evaluate('window.got');
+    if (JSON.stringify(got) !== '[1,2,3]') throw new Error(`the page received ${JSON.stringify(got)}`);
   } finally {
     await browser.close();
+    await hub.close();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
   }
 }
 
