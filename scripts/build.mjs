@@ -37,6 +37,8 @@ for (const [name, entry] of Object.entries(packages)) {
     dts: { tsconfig: `${root}tsconfig.build.json` },
     tsconfig: `${root}tsconfig.build.json`,
     sourcemap: true,
+    // The maps point into src/, which is published: no second copy of every source inside them.
+    outputOptions: { sourcemapExcludeSources: true },
     // The client runs in browsers and Node alike; everything else is for Node.
     platform: name === 'client' ? 'neutral' : 'node',
     target: name === 'client' ? 'es2022' : 'node20',
