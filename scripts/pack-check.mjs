@@ -3,11 +3,11 @@
 // repository, and proves there: an ESM and a CommonJS round trip (server + client over HTTP with the
 // global fetch, 20 messages in order), a TypeScript consumer under node16 and bundler resolution with
 // strict flags (no @types/ws, no DOM lib for server code), an esbuild bundle of the client, the
-// <script> build in Chromium, `tidings serve` answering /healthz with no build tool installed, the ESM
-// round trip under a current Node too; plus publint and attw for every package.
+// <script> build in Chromium, `tidings serve` answering /healthz with no build tool installed, the round
+// trips under the oldest supported Node (20.10) and a current one (22); plus publint and attw.
 //
 // `node scripts/pack-check.mjs [--no-build] [--keep]`: --no-build when `npm run build` just ran,
-// --keep to leave the temporary app for a look. The current Node is downloaded once from the npm
+// --keep to leave the temporary app for a look. Nodes 20.10 and 22 are downloaded once from the npm
 // registry (package node-<platform>-<arch>) into TIDINGS_CACHE (default ~/.cache/tidings).
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -21,7 +21,9 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 const root = new URL('..', import.meta.url).pathname;
 const PACKAGES = ['protocol', 'server', 'client', 'redis', 'nats', 'standalone'];
+/** A current Node, and the oldest the packages' engines allow (no require() of ES modules there). */
 const CURRENT_NODE = '22';
+const OLDEST_NODE = '20.10.0';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const args = new Set(process.argv.slice(2));
 const started = performance.now();
@@ -111,8 +113,12 @@ async function main() {
 
     for (const [name, text] of Object.entries(FIXTURES)) await writeFile(join(app, name), text);
 
-    await step('ESM round trip (Node 20)', () => sh(process.execPath, ['round-trip.mjs'], { cwd: app }));
-    await step('CommonJS round trip', () => sh(process.execPath, ['round-trip.cjs'], { cwd: app }));
+    await step(`ESM round trip (Node ${process.versions.node})`, () =>
+      sh(process.execPath, ['round-trip.mjs'], { cwd: app }),
+    );
+    await step(`CommonJS round trip (Node ${process.versions.node})`, () =>
+      sh(process.execPath, ['round-trip.cjs'], { cwd: app }),
+    );
     // Type checking is CPU work; the steps after it mostly wait on sockets and child processes.
     const types = step('TypeScript consumers (node16, bundler, browser)', () =>
       // One tsc process for the three projects: @types/node and the libs are parsed once.
@@ -147,8 +153,13 @@ async function main() {
     });
     await step('the <script> build in Chromium, connected', () => scriptTagInChromium());
     await step('tidings serve from the installed package', () => standalone());
+    await step(`ESM and CommonJS round trips (Node ${OLDEST_NODE})`, async () => {
+      const node = await nodeFromRegistry(OLDEST_NODE);
+      await sh(node, ['round-trip.mjs'], { cwd: app });
+      await sh(node, ['round-trip.cjs'], { cwd: app });
+    });
     await step(`ESM round trip (Node ${CURRENT_NODE})`, async () => {
-      const node = await currentNode();
+      const node = await nodeFromRegistry(CURRENT_NODE);
       await sh(node, ['round-trip.mjs'], { cwd: app });
     });
     await types;
@@ -291,9 +302,9 @@ async function standalone() {
   }
 }
 
-/** A current Node from the npm registry, installed once into the cache. */
-async function currentNode() {
-  const cache = join(process.env.TIDINGS_CACHE ?? join(homedir(), '.cache/tidings'), `node${CURRENT_NODE}`);
+/** A Node binary from the npm registry (package node-<platform>-<arch>), installed once into the cache. */
+async function nodeFromRegistry(version) {
+  const cache = join(process.env.TIDINGS_CACHE ?? join(homedir(), '.cache/tidings'), `node${version}`);
   const pkg = `node-${process.platform}-${process.arch}`;
   const node = join(cache, 'node_modules', pkg, 'bin/node');
   const ok = await stat(node).then(
@@ -309,7 +320,7 @@ async function currentNode() {
       '--no-save',
       '--prefix',
       cache,
-      `${pkg}@${CURRENT_NODE}`,
+      `${pkg}@${version}`,
     ]);
   }
   const { stdout } = await sh(node, ['--version']);
