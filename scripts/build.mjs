@@ -42,7 +42,9 @@ for (const [name, entry] of Object.entries(packages)) {
     // The client runs in browsers and Node alike; everything else is for Node.
     platform: name === 'client' ? 'neutral' : 'node',
     target: name === 'client' ? 'es2022' : 'node20',
-    // Dependencies and peers stay imports (tsdown's default); nothing else is inlined.
+    // Dependencies and peers stay imports (tsdown's default). A third-party import that its package.json
+    // does not declare would be copied into dist/: fail the build instead.
+    deps: { onlyBundle: [] },
     shims: true,
     fixedExtension: false,
     logLevel: 'warn',
