@@ -6,7 +6,7 @@ import { RESULTS_DIR } from './lib/results-file.js';
 import { type Panel, renderSvg, type Series } from './lib/svg-chart.js';
 
 /**
- * `npx tsx chart.ts [--scenario fanout] [--quietest] [--out FILE] [results.jsonl …]`: delivered msgs/s
+ * `npm run chart --workspace bench -- [--scenario fanout] [--quietest] [--out FILE] [results.jsonl …]`: delivered msgs/s
  * and p99 latency against subscriber count, one line per target, one row of panels per publish rate.
  * Reads every bench/results/*.jsonl by default; for a repeated (target, rate, subs) the latest run wins,
  * or with --quietest the one that ran on the least busy machine (lowest load average). Failed runs are

@@ -12,12 +12,7 @@ import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect as natsConnect } from '@nats-io/transport-node';
-import {
-  type EngineConfig,
-  type ServerProcess,
-  startServerProcesses,
-  waitFor,
-} from '@tidings/server/testing';
+import { type EngineConfig, type ServerProcess, startServerProcesses, waitFor } from '@tidings/testing';
 import { Redis } from 'ioredis';
 import { Child } from './lib/child.js';
 import { mergeHistograms, quantileMs } from './lib/histogram.js';

@@ -1,4 +1,5 @@
-// Runs every *.test.ts in the workspaces with Node's own test runner (under tsx).
+// Runs every *.test.ts in the workspaces with Node's own test runner (under tsx), on the packages'
+// TypeScript sources: the `@tidings/source` export condition maps each @tidings/* import to its src/.
 // Node 20's runner does not expand globs, so the file list is gathered here.
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -22,6 +23,14 @@ let files = roots.flatMap((r) => collect(join(root, r), []));
 if (only.length > 0) files = files.filter((f) => only.some((o) => f.includes(o)));
 files.sort();
 
-const args = ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=120000', ...files];
+const args = [
+  '--conditions=@tidings/source',
+  '--import',
+  'tsx',
+  '--test',
+  '--test-concurrency=2',
+  '--test-timeout=120000',
+  ...files,
+];
 const child = spawn(process.execPath, args, { cwd: root, stdio: 'inherit' });
 child.on('exit', (code, signal) => process.exit(signal ? 1 : (code ?? 1)));

@@ -40,7 +40,7 @@ export class Child<In extends { type: string }, Out extends { type: string }> {
     script: URL,
   ) {
     this.process = fork(fileURLToPath(script), [], {
-      execArgv: ['--import', tsxLoader(), '--expose-gc'],
+      execArgv: ['--conditions=@tidings/source', '--import', tsxLoader(), '--expose-gc'],
       // Children report over IPC only; anything they print goes to stderr, keeping stdout for results.
       stdio: ['ignore', 2, 2, 'ipc'],
     });

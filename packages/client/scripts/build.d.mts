@@ -5,3 +5,4 @@ export function bundle(
   options?: BuildOptions,
 ): Promise<BuildResult<{ write: false }>>;
 export function measure(format: 'esm' | 'iife'): Promise<{ text: string; bytes: number; gzipped: number }>;
+export const FILES: { esm: string; iife: string };

@@ -1,10 +1,15 @@
-// Builds the browser bundles: dist/tidings.esm.js (ES module) and dist/tidings.js (a plain <script>
-// that defines the global `Tidings`). `node packages/client/scripts/build.mjs` prints their sizes.
+// Builds the browser bundles into dist/ (run by `npm run build` after tsdown has written the library
+// build): dist/tidings.esm.min.js (ES module) and dist/tidings.min.js (a plain <script> that defines
+// the global `Tidings`). Both include what they use of @tidings/protocol and are minified.
+// `node packages/client/scripts/build.mjs` writes them and prints their sizes.
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
 const entry = new URL('../src/index.ts', import.meta.url).pathname;
 const dist = new URL('../dist/', import.meta.url).pathname;
+
+/** The file in dist/ of each format. */
+export const FILES = { esm: 'tidings.esm.min.js', iife: 'tidings.min.js' };
 
 /** Bundles the client, @tidings/protocol included (only what it uses), minified. */
 export function bundle(format, options = {}) {
@@ -15,10 +20,13 @@ export function bundle(format, options = {}) {
     format,
     globalName: format === 'iife' ? 'Tidings' : undefined,
     platform: 'browser',
+    // Bundle @tidings/protocol from its sources, as the rest of the monorepo runs it.
+    conditions: ['@tidings/source'],
     // Browsers with private class fields, WebSocket, EventSource, fetch streams: no downlevelling needed.
     target: 'es2022',
     legalComments: 'none',
     write: false,
+    logLevel: 'warning',
     ...options,
   });
 }
@@ -31,12 +39,9 @@ export async function measure(format) {
 }
 
 if (process.argv[1] === new URL(import.meta.url).pathname) {
-  for (const [format, file] of [
-    ['esm', 'tidings.esm.js'],
-    ['iife', 'tidings.js'],
-  ]) {
+  for (const [format, file] of Object.entries(FILES)) {
     await bundle(format, { outfile: dist + file, write: true });
     const { bytes, gzipped } = await measure(format);
-    console.log(`dist/${file}: ${bytes} bytes minified, ${gzipped} bytes gzipped`);
+    console.log(`@tidings/client dist/${file}: ${bytes} bytes minified, ${gzipped} bytes gzipped`);
   }
 }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { afterEach, mock, test } from 'node:test';
 import { type Client, type ClientOptions, connect, type Message, TidingsError } from '@tidings/client';
 import { ErrorCode, type ServerFrame } from '@tidings/protocol';
-import { waitFor } from '@tidings/server/testing';
+import { waitFor } from '@tidings/testing';
 
 interface Sent {
   type: string;

@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { type Client, type ClientOptions, connect, type Message, TransportName } from '@tidings/client';
 import { ErrorCode, TidingsError } from '@tidings/protocol';
 import { createHub, type Hub, type Identity } from '@tidings/server';
-import { waitFor } from '@tidings/server/testing';
+import { waitFor } from '@tidings/testing';
 import WebSocket from 'ws';
 import { NodeEventSource } from './support/event-source.js';
 import { startServer, type TestServer } from './support/server.js';

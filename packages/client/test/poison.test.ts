@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Client, type ClientOptions, connect, type Message, TransportName } from '@tidings/client';
 import { ErrorCode, TidingsError } from '@tidings/protocol';
 import { createHub } from '@tidings/server';
-import { waitFor } from '@tidings/server/testing';
+import { waitFor } from '@tidings/testing';
 import WebSocket from 'ws';
 import { NodeEventSource } from './support/event-source.js';
 import { startServer, type TestServer, type TestServerOptions } from './support/server.js';

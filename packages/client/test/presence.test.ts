@@ -14,7 +14,7 @@ import {
   TransportName,
 } from '@tidings/client';
 import type { ServerFrame } from '@tidings/protocol';
-import { waitFor } from '@tidings/server/testing';
+import { waitFor } from '@tidings/testing';
 import WebSocket from 'ws';
 import { NodeEventSource } from './support/event-source.js';
 import { startServer, type TestServer } from './support/server.js';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { connect, type Message } from '@tidings/client';
-import { waitFor } from '@tidings/server/testing';
+import { waitFor } from '@tidings/testing';
 import WebSocket from 'ws';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));

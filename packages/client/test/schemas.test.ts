@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type Message, TidingsError, TransportName } from '@tidings/client';
 import { createHub, type StandardSchemaV1 } from '@tidings/server';
-import { waitFor } from '@tidings/server/testing';
+import { waitFor } from '@tidings/testing';
 import WebSocket from 'ws';
 import { NodeEventSource } from './support/event-source.js';
 import { startServer } from './support/server.js';

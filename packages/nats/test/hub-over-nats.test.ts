@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, type TestContext, test } from 'node:test';
 import { createHub, type Hub, type Position, type ResetNotice } from '@tidings/server';
-import { eventually } from '@tidings/server/testing';
+import { eventually } from '@tidings/testing';
 import type { NatsEngineOptions } from '../src/index.js';
 import {
   deleteStreams,

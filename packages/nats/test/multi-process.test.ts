@@ -2,12 +2,7 @@
 // exactly-once in-order delivery across processes, and a process killed mid-stream.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  type EngineConfig,
-  killScenario,
-  rollingRestartScenario,
-  spreadScenario,
-} from '@tidings/server/testing';
+import { type EngineConfig, killScenario, rollingRestartScenario, spreadScenario } from '@tidings/testing';
 import { deleteStreams, NATS_URL, namespace, natsUnavailable } from './nats-helpers.js';
 
 const LIMIT = { timeout: 60_000 };

@@ -6,7 +6,7 @@ import { jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { ErrorCode, isTidingsError } from '@tidings/protocol';
 import type { EngineMessage, RetentionPolicy } from '@tidings/server';
-import { engineContract, eventually } from '@tidings/server/testing';
+import { engineContract, eventually } from '@tidings/testing';
 import { NatsEngine } from '../src/index.js';
 import {
   deleteStreams,

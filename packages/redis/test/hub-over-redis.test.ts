@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, type TestContext, test } from 'node:test';
 import { createHub, type Hub } from '@tidings/server';
-import { eventually } from '@tidings/server/testing';
+import { eventually } from '@tidings/testing';
 import { RedisEngine } from '../src/index.js';
 import { killClient, uid, withRedis } from './support.js';
 

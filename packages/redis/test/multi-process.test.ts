@@ -24,7 +24,7 @@ import {
   startCluster,
   waitFor,
   waitForAll,
-} from '@tidings/server/testing';
+} from '@tidings/testing';
 import { deleteKeys, keysUnder, withRedis } from './support.js';
 
 const LIMIT = { timeout: 60_000 };

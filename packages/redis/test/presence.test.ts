@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, type TestContext, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createHub, type Hub, type PresenceEvent } from '@tidings/server';
-import { eventually, listen, presenceContract } from '@tidings/server/testing';
+import { eventually, listen, presenceContract } from '@tidings/testing';
 import { WebSocket } from 'ws';
 import { presenceKeys, RedisEngine, type RedisEngineOptions } from '../src/index.js';
 import { keysUnder, uid, withRedis } from './support.js';

@@ -3,7 +3,7 @@ import { describe, type TestContext, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, isTidingsError } from '@tidings/protocol';
 import type { EngineMessage, RetentionPolicy } from '@tidings/server';
-import { engineContract, eventually } from '@tidings/server/testing';
+import { engineContract, eventually } from '@tidings/testing';
 import { channelKeys, indexKey, pubsubChannel, RedisEngine, type RedisEngineOptions } from '../src/index.js';
 import { clientInfo, deleteKeys, keysUnder, killClient, uid, withRedis } from './support.js';
 

@@ -4,7 +4,7 @@ import type { Position, PresenceMember } from '@tidings/protocol';
  * The engine is where channels live: it assigns positions, keeps history and snapshots, remembers
  * idempotency keys and streams each channel's messages to every server process. The hub holds all
  * delivery logic (ordering, gap filling, resets), so an engine stays small. One contract test suite
- * (`@tidings/server/testing`) runs against every engine.
+ * (`@tidings/testing`, packages/testing) runs against every engine.
  *
  * Rules every engine keeps:
  * - Offsets of a channel are 1, 2, 3, … with no gaps within one epoch. A new epoch starts at the offset
@@ -37,7 +37,7 @@ export interface Engine {
   ready?(): Promise<void>;
   /**
    * Who is in which channel, across every process. Optional: without it the hub refuses presence with
-   * UNSUPPORTED. The presence contract suite (`@tidings/server/testing`) checks an implementation.
+   * UNSUPPORTED. The presence contract suite (`@tidings/testing`, packages/testing) checks an implementation.
    */
   readonly presence?: EnginePresence;
   close(): Promise<void>;

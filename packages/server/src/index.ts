@@ -51,7 +51,15 @@ export {
   type PublishOptions,
   type SubscribeOptions,
 } from './hub.js';
-export { type JwtAuthOptions, jwtAuth, signToken, type TidingsClaims } from './jwt.js';
+export {
+  type JWK,
+  type JwksResolver,
+  type JwtAuthOptions,
+  type JwtPayload,
+  jwtAuth,
+  signToken,
+  type TidingsClaims,
+} from './jwt.js';
 export { DEFAULT_LIMITS, type Limits } from './limits.js';
 export { MemoryEngine } from './memory-engine.js';
 export type { Message } from './message.js';

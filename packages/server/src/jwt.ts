@@ -1,15 +1,53 @@
-import { createPublicKey, KeyObject, type JsonWebKey as NodeJwk } from 'node:crypto';
+import { createPublicKey, KeyObject, type JsonWebKey as NodeJwk, type webcrypto } from 'node:crypto';
 import { ErrorCode, isChannelName, isPattern, TidingsError } from '@tidings/protocol';
-import {
-  decodeProtectedHeader,
-  errors,
-  type JWK,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-  jwtVerify,
-  SignJWT,
-} from 'jose';
+import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import { ANONYMOUS, type AuthContext, type Authenticate, type Identity } from './auth.js';
+
+// jose is ESM only: loaded with import() on first use, so that the CommonJS build of this package
+// works on every supported Node (require() of an ES module needs Node 20.19 or 22.12).
+type Jose = typeof import('jose');
+let jose: Promise<Jose> | undefined;
+function loadJose(): Promise<Jose> {
+  jose ??= import('jose');
+  return jose;
+}
+
+// The public types below are our own, not jose's: jose's declarations are ESM only, which a CommonJS
+// TypeScript consumer (moduleResolution node16) cannot import.
+
+/** A JSON Web Key (RFC 7517), as jose's, Node's `KeyObject.export({ format: 'jwk' })` or a JWKS holds. */
+export interface JWK {
+  kty?: string;
+  alg?: string;
+  kid?: string;
+  use?: string;
+  crv?: string;
+  x?: string;
+  y?: string;
+  n?: string;
+  e?: string;
+  [parameter: string]: unknown;
+}
+
+/** The registered JWT claims (RFC 7519 §4.1) and any others. */
+export interface JwtPayload {
+  iss?: string;
+  sub?: string;
+  aud?: string | string[];
+  jti?: string;
+  nbf?: number;
+  exp?: number;
+  iat?: number;
+  [claim: string]: unknown;
+}
+
+/**
+ * A key set resolver, as jose's `createRemoteJWKSet` / `createLocalJWKSet` return: given the token's
+ * protected header, the key to verify it with. (A method type, so jose's wider parameter types fit.)
+ */
+export type JwksResolver = {
+  resolve(protectedHeader: { alg?: string; kid?: string }, token: unknown): unknown;
+}['resolve'];
 
 /**
  * Where the verification key comes from: exactly one of `secret` (HMAC), `publicKey` (one asymmetric
@@ -19,9 +57,9 @@ export interface JwtAuthOptions {
   /** Shared HMAC secret, at least 32 bytes. Accepts HS256 tokens unless `algorithms` says otherwise. */
   secret?: string | Uint8Array;
   /** A PEM (SPKI, or a private key whose public half is used), a `KeyObject`, a `CryptoKey` or a JWK. */
-  publicKey?: string | KeyObject | CryptoKey | JWK;
+  publicKey?: string | KeyObject | webcrypto.CryptoKey | JWK;
   /** A key set resolver, e.g. `createRemoteJWKSet(new URL('https://issuer/.well-known/jwks.json'))`. */
-  jwks?: JWTVerifyGetKey;
+  jwks?: JwksResolver;
   /**
    * Accepted `alg` values. By default: `HS256` for a secret; the one algorithm the key is for (RS256 for
    * RSA, ES256/384/512 by curve, EdDSA for Ed25519) for a public key; RS256, ES256 and EdDSA for a JWKS.
@@ -40,7 +78,7 @@ export interface JwtAuthOptions {
 }
 
 /** The claims Tidings reads from a token, beside the registered ones. */
-export interface TidingsClaims extends JWTPayload {
+export interface TidingsClaims extends JwtPayload {
   /** Channel patterns the holder may subscribe to (`read`) and publish to (`write`). Absent: unrestricted. */
   channels?: { read?: string[]; write?: string[] };
   /** Free-form facts about the holder, passed on as `Identity.info`. */
@@ -76,6 +114,7 @@ export function jwtAuth(options: JwtAuthOptions): Authenticate {
       if (required) throw new TidingsError(ErrorCode.unauthorized, 'a token is required');
       return anonymous;
     }
+    const { jwtVerify, errors, decodeProtectedHeader } = await loadJose();
     let payload: JWTPayload;
     try {
       // Two call shapes because jose types the key and the key resolver as separate overloads.
@@ -84,7 +123,7 @@ export function jwtAuth(options: JwtAuthOptions): Authenticate {
           ? (await jwtVerify(token, key, verifyOptions)).payload
           : (await jwtVerify(token, key, verifyOptions)).payload;
     } catch (error) {
-      throw verificationError(error, token, algorithms);
+      throw verificationError(error, token, algorithms, errors, decodeProtectedHeader);
     }
     return identityFromClaims(payload, options.clockToleranceSec ?? 0);
   };
@@ -102,7 +141,11 @@ export async function signToken(
     algorithm?: 'HS256' | 'HS384' | 'HS512';
   } = {},
 ): Promise<string> {
-  const jwt = new SignJWT(claims).setProtectedHeader({ alg: options.algorithm ?? 'HS256', typ: 'JWT' });
+  const { SignJWT } = await loadJose();
+  const jwt = new SignJWT(claims as JWTPayload).setProtectedHeader({
+    alg: options.algorithm ?? 'HS256',
+    typ: 'JWT',
+  });
   jwt.setIssuedAt();
   if (options.expiresIn !== undefined) {
     jwt.setExpirationTime(
@@ -138,7 +181,7 @@ function verificationKey(options: JwtAuthOptions): {
     const algorithms = options.algorithms ?? JWKS_DEFAULT_ALGORITHMS;
     const hmac = algorithms.filter((alg) => HMAC_ALGORITHMS.includes(alg));
     if (hmac.length > 0) throw configError(`a key set verifies signatures, not ${hmac.join(', ')}`);
-    return { key: options.jwks, algorithms };
+    return { key: options.jwks as JWTVerifyGetKey, algorithms };
   }
 
   const key = publicKeyObject(options.publicKey!);
@@ -151,7 +194,7 @@ function verificationKey(options: JwtAuthOptions): {
   return { key, algorithms };
 }
 
-function publicKeyObject(input: string | KeyObject | CryptoKey | JWK): KeyObject {
+function publicKeyObject(input: string | KeyObject | webcrypto.CryptoKey | JWK): KeyObject {
   try {
     if (typeof input === 'string') return createPublicKey(input);
     if (input instanceof KeyObject) return input.type === 'public' ? input : createPublicKey(input);
@@ -163,8 +206,11 @@ function publicKeyObject(input: string | KeyObject | CryptoKey | JWK): KeyObject
   }
 }
 
-function isCryptoKey(value: unknown): value is CryptoKey {
-  return typeof CryptoKey !== 'undefined' && value instanceof CryptoKey;
+// Typed with Node's own CryptoKey: the global type comes from the DOM lib, which a server app may not
+// load. The class itself is a global at run time (not on `webcrypto` in Node 20).
+function isCryptoKey(value: unknown): value is webcrypto.CryptoKey {
+  const CryptoKeyClass = (globalThis as { CryptoKey?: abstract new () => webcrypto.CryptoKey }).CryptoKey;
+  return CryptoKeyClass !== undefined && value instanceof CryptoKeyClass;
 }
 
 /** Every algorithm a key can verify, the conventional default first. */
@@ -199,7 +245,13 @@ function configError(message: string, cause?: unknown): TidingsError {
 }
 
 /** Says what was wrong with a token without repeating it: the token is a credential. */
-function verificationError(error: unknown, token: string, algorithms: string[]): TidingsError {
+function verificationError(
+  error: unknown,
+  token: string,
+  algorithms: string[],
+  errors: Jose['errors'],
+  decodeProtectedHeader: Jose['decodeProtectedHeader'],
+): TidingsError {
   const unauthorized = (message: string) =>
     new TidingsError(ErrorCode.unauthorized, message, undefined, { cause: error });
   if (error instanceof errors.JWTExpired) {
@@ -209,7 +261,7 @@ function verificationError(error: unknown, token: string, algorithms: string[]):
     return unauthorized('token signature is invalid');
   if (error instanceof errors.JOSEAlgNotAllowed) {
     return unauthorized(
-      `token algorithm ${headerAlgorithm(token)} is not accepted (expected ${algorithms.join(', ')})`,
+      `token algorithm ${headerAlgorithm(token, decodeProtectedHeader)} is not accepted (expected ${algorithms.join(', ')})`,
     );
   }
   if (error instanceof errors.JWTClaimValidationFailed) {
@@ -249,7 +301,7 @@ function verificationError(error: unknown, token: string, algorithms: string[]):
 }
 
 /** The token's `alg`, only if it looks like an algorithm name: the header is the sender's text. */
-function headerAlgorithm(token: string): string {
+function headerAlgorithm(token: string, decodeProtectedHeader: Jose['decodeProtectedHeader']): string {
   try {
     const alg = decodeProtectedHeader(token).alg;
     if (typeof alg === 'string' && /^[A-Za-z0-9-]{1,16}$/.test(alg)) return alg;

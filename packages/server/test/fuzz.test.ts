@@ -7,7 +7,7 @@ import { request as httpRequest } from 'node:http';
 import { connect as tcpConnect } from 'node:net';
 import { after, before, test } from 'node:test';
 import { CLOSE_CODE_BASE, ErrorCode } from '@tidings/protocol';
-import { type Listening, listen } from '@tidings/server/testing';
+import { type Listening, listen } from '@tidings/testing';
 import fc from 'fast-check';
 import { WebSocket } from 'ws';
 import { isMessage, offsets, range, StreamClient, WsClient } from './protocol-clients.js';

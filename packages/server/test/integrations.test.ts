@@ -10,12 +10,12 @@ import { attachWebSocket, tidingsExpress } from '@tidings/server/express';
 import { tidingsFastify } from '@tidings/server/fastify';
 import { tidingsHono } from '@tidings/server/hono';
 import { tidingsKoa } from '@tidings/server/koa';
+import { waitFor } from '@tidings/testing';
 import express from 'express';
 import Fastify from 'fastify';
 import { Hono } from 'hono';
 import Koa from 'koa';
 import WebSocket, { WebSocketServer } from 'ws';
-import { waitFor } from '../test-support/wait-for.js';
 
 type Frame = { type: string; [field: string]: unknown };
 

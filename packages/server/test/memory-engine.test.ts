@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { ErrorCode, isTidingsError, TidingsError } from '@tidings/protocol';
+import { engineContract } from '@tidings/testing';
 import type {
   Engine,
   EngineMessage,
@@ -9,7 +10,6 @@ import type {
   StreamListener,
 } from '../src/engine.js';
 import { MemoryEngine, memoryEngine } from '../src/memory-engine.js';
-import { engineContract } from '../test-support/index.js';
 
 engineContract('memory', { create: async () => new MemoryEngine() });
 

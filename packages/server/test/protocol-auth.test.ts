@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeCode, ErrorCode, TidingsError } from '@tidings/protocol';
 import type { Authenticate, Identity, TidingsServerOptions } from '@tidings/server';
-import { listen } from '@tidings/server/testing';
+import { listen } from '@tidings/testing';
 import { getJson, isMessage, offsets, publishHttp, StreamClient, WsClient } from './protocol-clients.js';
 
 type T = { after(fn: () => unknown): void };

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ErrorCode } from '@tidings/protocol';
 import type { TidingsServerOptions } from '@tidings/server';
-import { type Listening, listen } from '@tidings/server/testing';
+import { type Listening, listen } from '@tidings/testing';
 import { getJson, isMessage, publishHttp, StreamClient, until, WsClient } from './protocol-clients.js';
 
 type T = { after(fn: () => unknown): void };

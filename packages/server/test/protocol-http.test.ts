@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { ErrorCode } from '@tidings/protocol';
 import { createHub } from '@tidings/server';
-import { listen } from '@tidings/server/testing';
+import { listen } from '@tidings/testing';
 import {
   cursorOf,
   getJson,

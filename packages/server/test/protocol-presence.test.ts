@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode } from '@tidings/protocol';
 import type { Authenticate, TidingsServerOptions } from '@tidings/server';
-import { listen } from '@tidings/server/testing';
+import { listen } from '@tidings/testing';
 import { getJson, StreamClient, until, WsClient } from './protocol-clients.js';
 
 type T = { after(fn: () => unknown): void };

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import { ErrorCode } from '@tidings/protocol';
 import { createTidingsServer } from '@tidings/server';
-import { listen } from '@tidings/server/testing';
+import { listen } from '@tidings/testing';
 import { WebSocket } from 'ws';
 import { getJson, isMessage, StreamClient, until, WsClient } from './protocol-clients.js';
 

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeCode, ErrorCode, PROTOCOL_VERSION } from '@tidings/protocol';
 import { createHub } from '@tidings/server';
-import { listen } from '@tidings/server/testing';
+import { listen } from '@tidings/testing';
 import { isMessage, offsets, publishMany, range, until, WsClient } from './protocol-clients.js';
 
 type T = { after(fn: () => unknown): void };

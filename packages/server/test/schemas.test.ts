@@ -12,7 +12,7 @@ import {
   type StandardSchemaV1,
   TidingsError,
 } from '@tidings/server';
-import { listen, waitFor } from '@tidings/server/testing';
+import { listen, waitFor } from '@tidings/testing';
 import { z } from 'zod';
 import { isMessage, publishHttp, WsClient } from './protocol-clients.js';
 

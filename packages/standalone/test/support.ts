@@ -17,6 +17,8 @@ import { type Standalone, type StandaloneOptions, startStandalone } from '../src
 // and small readers for SSE and WebSocket frames.
 
 export const BIN = fileURLToPath(new URL('../bin/tidings.js', import.meta.url));
+/** The bin runs the TypeScript sources here, as the rest of the monorepo does (docs/CONTRIBUTING.md). */
+const FROM_SOURCES = ['--conditions=@tidings/source', '--import', import.meta.resolve('tsx')];
 export const API_KEY = 'test-api-key-0123456789';
 export const REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -55,7 +57,10 @@ export function runTidings(
   timeoutMs = 20_000,
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: cleanEnv(env), stdio: 'pipe' });
+    const child = spawn(process.execPath, [...FROM_SOURCES, BIN, ...args], {
+      env: cleanEnv(env),
+      stdio: 'pipe',
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -91,7 +96,10 @@ export async function serve(
   env: Record<string, string> = {},
   timeoutMs = 20_000,
 ): Promise<Served> {
-  const child = spawn(process.execPath, [BIN, 'serve', ...args], { env: cleanEnv(env), stdio: 'pipe' });
+  const child = spawn(process.execPath, [...FROM_SOURCES, BIN, 'serve', ...args], {
+    env: cleanEnv(env),
+    stdio: 'pipe',
+  });
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   let buffered = '';

@@ -27,7 +27,7 @@ export interface TestServerOptions extends TidingsServerOptions {
 
 /**
  * A real Tidings server on 127.0.0.1 for the integration tests. Unlike `listen()` from
- * `@tidings/server/testing` it can cut connections and restart on the same port, which the
+ * `@tidings/testing` it can cut connections and restart on the same port, which the
  * resume tests need.
  */
 export async function startServer(options: TestServerOptions = {}): Promise<TestServer> {

@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { describe, type TestContext, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, isTidingsError, patternMatcher } from '@tidings/protocol';
+import type { Engine, EngineMessage, PublishResult, RetentionPolicy } from '@tidings/server';
 import fc from 'fast-check';
-import type { Engine, EngineMessage, PublishResult, RetentionPolicy } from '../src/engine.js';
 import { EngineModel, type ModelMessage } from './engine-model.js';
 import { eventually } from './wait-for.js';
 

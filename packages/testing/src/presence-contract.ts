@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, type TestContext, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, isTidingsError, type PresenceMember } from '@tidings/protocol';
-import type { Engine, EnginePresence, PresenceEvent } from '../src/engine.js';
+import type { Engine, EnginePresence, PresenceEvent } from '@tidings/server';
 import { eventually } from './wait-for.js';
 
 export interface PresenceContractSetup {

@@ -3,10 +3,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ErrorCode, isTidingsError } from '@tidings/protocol';
-import type { Engine } from '../src/engine.js';
-import { createHub, type Hub } from '../src/hub.js';
-import { MemoryEngine } from '../src/memory-engine.js';
-import { createTidingsServer } from '../src/server.js';
+import type { Engine } from '@tidings/server';
+import { createHub, createTidingsServer, type Hub, MemoryEngine } from '@tidings/server';
 import type {
   EngineConfig,
   FromServerProcess,

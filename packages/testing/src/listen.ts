@@ -1,8 +1,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DEFAULT_MOUNT_PATH } from '@tidings/protocol';
-import { createHub, type Hub } from '../src/hub.js';
-import { createTidingsServer, type TidingsServer, type TidingsServerOptions } from '../src/server.js';
+import {
+  createHub,
+  createTidingsServer,
+  type Hub,
+  type TidingsServer,
+  type TidingsServerOptions,
+} from '@tidings/server';
 
 export interface Listening {
   /** `http://127.0.0.1:<port>` and the mount path, e.g. `http://127.0.0.1:40123/tidings`. */

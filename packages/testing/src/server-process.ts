@@ -1,7 +1,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_MOUNT_PATH, ErrorCode, type Position, TidingsError } from '@tidings/protocol';
-import type { Published, PublishOptions } from '../src/hub.js';
+import type { Published, PublishOptions } from '@tidings/server';
 
 /** Which engine a server process runs on. Processes with the same prefix / stream share their channels. */
 export type EngineConfig =
@@ -137,7 +137,7 @@ interface Call {
 }
 
 /**
- * Starts a Tidings server in its own OS process (`node --import tsx server-process-main.ts`) on
+ * Starts a Tidings server in its own OS process (`node --conditions=@tidings/source --import tsx server-process-main.ts`) on
  * 127.0.0.1, port 0, with the given engine; resolves once it listens. Tests call `kill()` or `stop()`
  * (in `t.after`, which is safe after either); the child also exits by itself when this process goes.
  */
@@ -148,7 +148,7 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
   }
   const script = fileURLToPath(new URL('./server-process-main.ts', import.meta.url));
   const child = fork(script, [], {
-    execArgv: ['--import', tsxLoader()],
+    execArgv: ['--conditions=@tidings/source', '--import', tsxLoader()],
     env: { ...process.env, TIDINGS_SERVER_PROCESS: JSON.stringify(options) },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     // Structured clone keeps `undefined` (JSON would turn an omitted argument into null).

@@ -1,0 +1,61 @@
+// Builds every published package into its dist/ (`npm run build`): ESM + CommonJS, .d.ts/.d.cts and
+// source maps with tsdown (rolldown + rolldown-plugin-dts), then the browser bundles of @tidings/client.
+// Inside the monorepo the packages still run from src/ through the `@tidings/source` export condition;
+// dist/ is what a user installs (scripts/pack-check.mjs proves it).
+import { spawnSync } from 'node:child_process';
+import { build } from 'tsdown';
+
+const root = new URL('..', import.meta.url).pathname;
+
+/** Entry points per package (name in dist/ → source file); the order follows the dependencies. */
+const packages = {
+  protocol: { index: 'src/index.ts' },
+  server: {
+    index: 'src/index.ts',
+    express: 'src/integrations/express.ts',
+    fastify: 'src/integrations/fastify.ts',
+    koa: 'src/integrations/koa.ts',
+    hono: 'src/integrations/hono.ts',
+  },
+  client: { index: 'src/index.ts' },
+  redis: { index: 'src/index.ts' },
+  nats: { index: 'src/index.ts' },
+  standalone: { index: 'src/index.ts', cli: 'src/cli.ts' },
+};
+
+const only = process.argv.slice(2);
+const started = performance.now();
+for (const [name, entry] of Object.entries(packages)) {
+  if (only.length > 0 && !only.includes(name)) continue;
+  const cwd = `${root}packages/${name}`;
+  await build({
+    cwd,
+    entry,
+    format: ['esm', 'cjs'],
+    outDir: 'dist',
+    clean: true,
+    dts: { tsconfig: `${root}tsconfig.build.json` },
+    tsconfig: `${root}tsconfig.build.json`,
+    sourcemap: true,
+    // The maps point into src/, which is published: no second copy of every source inside them.
+    outputOptions: { sourcemapExcludeSources: true },
+    // The client runs in browsers and Node alike; everything else is for Node.
+    platform: name === 'client' ? 'neutral' : 'node',
+    target: name === 'client' ? 'es2022' : 'node20',
+    // Dependencies and peers stay imports (tsdown's default). A third-party import that its package.json
+    // does not declare would be copied into dist/: fail the build instead.
+    deps: { onlyBundle: [] },
+    shims: true,
+    fixedExtension: false,
+    logLevel: 'warn',
+    // Declarations take most of the time (tsc); rolldown's timing hints add nothing here.
+    checks: { pluginTimings: false },
+    config: false,
+  });
+  if (name === 'client') {
+    // The browser bundles (dist/tidings.min.js for a <script> tag, dist/tidings.esm.min.js).
+    const result = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd, stdio: 'inherit' });
+    if (result.status !== 0) process.exit(result.status ?? 1);
+  }
+}
+console.log(`built in ${((performance.now() - started) / 1000).toFixed(1)} s`);
