@@ -32,6 +32,7 @@ import { type RetentionConfig, RetentionRules } from './retention.js';
 import { Scope } from './scope.js';
 import {
   type Handler,
+  type Pace,
   type ResetNotice,
   type ScopeLike,
   type Subscription,
@@ -67,6 +68,12 @@ export interface SubscribeOptions {
    * happen: live only, best effort, not ordered with messages. Needs an engine with presence.
    */
   onPresence?: (event: PresenceEvent) => void;
+  /**
+   * Backpressure for catch-up: called before each message read from history (or the snapshot) is
+   * delivered; while it returns a promise, delivery waits for it. Live messages are not paced. History
+   * is read one page (about 256 KiB) at a time, once the previous page has been delivered.
+   */
+  pace?: Pace;
 }
 
 export interface PublishOptions {
@@ -191,7 +198,7 @@ export class Hub {
       channel,
       pattern,
       handler,
-      { onReset: options.onReset, onStart: options.onStart, scope },
+      { onReset: options.onReset, onStart: options.onStart, pace: options.pace, scope },
       (sub, tracker) => {
         const started = this.#start(sub, joined, tracker, since, position);
         if (presence === undefined) return started;

@@ -56,4 +56,4 @@ export {
   type TidingsServer,
   type TidingsServerOptions,
 } from './server.js';
-export type { Handler, ResetNotice, Subscription } from './subscription.js';
+export type { Handler, Pace, ResetNotice, Subscription } from './subscription.js';

@@ -53,7 +53,9 @@ function waitMs(text: string | null, max: number): number {
 class PollConnection implements FrameSink, Connection {
   readonly transport: TransportName;
   readonly session: Session;
+  // An answer is collected in memory and bounded by size (see `send`): nothing to wait for.
   readonly bufferedBytes = 0;
+  readonly pendingBytes = 0;
   readonly #context: ServerContext;
   readonly #response: ServerResponse;
   readonly #cors: OutgoingHttpHeaders | undefined;
@@ -95,6 +97,10 @@ class PollConnection implements FrameSink, Connection {
     this.#bytes += frame.length;
     if (this.#frames.length >= MAX_FRAMES || this.#bytes >= this.#maxBytes) this.#finish();
     else if (this.#started) this.#soon();
+  }
+
+  drained(): Promise<void> {
+    return Promise.resolve();
   }
 
   /** Every subscription has started and delivered its catch-up. */
