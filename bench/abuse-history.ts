@@ -105,17 +105,24 @@ interface CatchUp {
 /** One reading client subscribes from the snapshot and takes every frame as it comes. */
 async function catchUp(child: ServerProcess, transport: string): Promise<CatchUp> {
   const started = performance.now();
+  let ended = started;
   let received = 0;
   let inOrder = true;
   let dropped: string | undefined;
+  // Done once dropped, or 500 ms after the last message (a `disconnect` right behind it counts too).
+  const settle = new AbortController();
   const onFrame = (frame: { type: string; offset?: number; code?: string }): boolean => {
     if (frame.type === 'message') {
       if (frame.offset !== received + 1) inOrder = false;
       received++;
+      if (received === catchup) {
+        ended = performance.now();
+        setTimeout(() => settle.abort(), 500);
+      }
     } else if (frame.type === 'disconnect') dropped = frame.code;
-    return received >= catchup || dropped !== undefined;
+    return dropped !== undefined || settle.signal.aborted;
   };
-  const deadline = AbortSignal.timeout(120_000);
+  const deadline = AbortSignal.any([AbortSignal.timeout(120_000), settle.signal]);
   if (transport === 'websocket') {
     const ws = new WebSocket(`ws://127.0.0.1:${child.port}/tidings/ws`);
     await new Promise<void>((resolve, reject) => {
@@ -153,7 +160,8 @@ async function catchUp(child: ServerProcess, transport: string): Promise<CatchUp
     }
     controller.abort();
   }
-  return { ms: performance.now() - started, received, inOrder, dropped };
+  if (received < catchup) ended = performance.now();
+  return { ms: ended - started, received, inOrder, dropped };
 }
 
 async function readers(): Promise<void> {

@@ -2,20 +2,14 @@ import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { ServerFrame } from '@tidings/protocol';
 import { createHub, type Hub } from '@tidings/server';
 import { listen, startServerProcess } from '@tidings/server/testing';
 import WebSocket from 'ws';
-import {
-  type Frame,
-  getJson,
-  offsets,
-  range,
-  StreamClient,
-  until,
-  WsClient,
-} from './protocol-clients.js';
+import { getJson, offsets, range, StreamClient, until, WsClient } from './protocol-clients.js';
 
 type T = { after(fn: () => unknown): void };
+type Frame = ServerFrame & Record<string, unknown>;
 
 /** What finding 1 of issue 12 used: 60 KiB messages, far more history than the 4 MiB send-buffer bound. */
 const PAD = 'x'.repeat(60 * 1024);
