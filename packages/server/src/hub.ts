@@ -39,7 +39,7 @@ import {
   type SubscriptionHost,
   SubscriptionImpl,
 } from './subscription.js';
-import type { Tracker } from './tracker.js';
+import { servable, type Tracker } from './tracker.js';
 
 export interface HubOptions {
   /** Where channels live. Default: a new in-memory engine. */
@@ -379,7 +379,7 @@ export class Hub {
     const engine = this.engine;
     if (since !== undefined) {
       const read = await this.#engineCall(engine.read(channel, since.offset, limit));
-      if (read.epoch === since.epoch && since.offset <= read.offset && since.offset >= read.firstOffset - 1) {
+      if (servable(read, since)) {
         return { ...this.#page(read), reset: false };
       }
       const snapshot = await this.#engineCall(engine.snapshot(channel));

@@ -1,7 +1,7 @@
 import { ErrorCode, type Position, TidingsError } from '@tidings/protocol';
 import type { Engine } from './engine.js';
 import { Envelope, type Message } from './message.js';
-import { Tracker } from './tracker.js';
+import { servable, Tracker } from './tracker.js';
 
 export type Handler<T = unknown> = (message: Message<T>) => void | PromiseLike<void>;
 
@@ -232,11 +232,7 @@ export class SubscriptionImpl implements Subscription {
     for (;;) {
       const read = await engine.read(tracker.channel, Math.max(0, tracker.offset), limit);
       if (this.closed) return true;
-      const servable =
-        read.epoch === tracker.epoch &&
-        tracker.offset <= read.offset &&
-        tracker.offset >= read.firstOffset - 1;
-      if (!servable) return false;
+      if (!servable(read, tracker)) return false;
       let bytes = 0;
       for (const message of read.messages) {
         bytes += message.data.length;
