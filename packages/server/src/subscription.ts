@@ -190,12 +190,13 @@ export class SubscriptionImpl implements Subscription {
     }
   }
 
-  #accept(tracker: Tracker, envelope: Envelope): void {
+  /** `held`: it waited in `pending` during a catch-up, and is paced like the history it follows. */
+  #accept(tracker: Tracker, envelope: Envelope, held = false): void {
     if (envelope.epoch === tracker.epoch) {
       if (envelope.offset <= tracker.offset) return;
       if (envelope.offset === tracker.offset + 1) {
         tracker.offset = envelope.offset;
-        this.#enqueue(envelope);
+        this.#enqueue(held ? new Replay(envelope) : envelope);
         return;
       }
     }
@@ -306,7 +307,7 @@ export class SubscriptionImpl implements Subscription {
         for (let j = i; j < pending.length; j++) tracker.pending.push(pending[j]);
         return;
       }
-      this.#accept(tracker, pending[i]);
+      this.#accept(tracker, pending[i], true);
     }
   }
 

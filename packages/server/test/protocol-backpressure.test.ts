@@ -15,7 +15,7 @@ type Frame = ServerFrame & Record<string, unknown>;
 const PAD = 'x'.repeat(60 * 1024);
 const HISTORY = 300;
 /** The grace a non-reading connection gets (5 s waiting for a drain, then 2 s to take its goodbye), with slack. */
-const CUT_WITHIN_MS = 5_000 + 2_000 + 3_000;
+const CUT_WITHIN_MS = 5_000 + 2_000 + 6_000;
 
 async function fatServer(t: T) {
   const hub = createHub({ defaultHistory: { size: 1_000 }, onError: () => {} });
