@@ -19,7 +19,7 @@ import type { Envelope } from './message.js';
 import type { ServerObserver } from './observer.js';
 import type { Scope } from './scope.js';
 import type { ResetNotice, Subscription } from './subscription.js';
-import { PACE_BYTES, SLOW_CONSUMER_GRACE_MS } from './transports/backpressure.js';
+import { PACE_BYTES, watchStall } from './transports/backpressure.js';
 import type { ServerContext } from './transports/context.js';
 import * as frames from './transports/frames.js';
 
@@ -369,14 +369,16 @@ export class Session {
 
   #waitForDrain(): Promise<void> {
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.#waiting = undefined;
-        this.slowConsumer();
-        resolve();
-      }, SLOW_CONSUMER_GRACE_MS);
-      timer.unref();
+      const stop = watchStall(
+        () => this.#sink.pendingBytes,
+        () => {
+          this.#waiting = undefined;
+          this.slowConsumer();
+          resolve();
+        },
+      );
       this.#sink.drained().then(() => {
-        clearTimeout(timer);
+        stop();
         this.#waiting = undefined;
         resolve();
       });

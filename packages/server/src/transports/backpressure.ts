@@ -8,9 +8,10 @@ import type { Duplex } from 'node:stream';
 export const CLOSE_GRACE_MS = 2_000;
 
 /**
- * How long a connection may hold unsent history before it counts as a slow consumer: a catch-up
- * waits for the client to take what was written, and a client that takes nothing for this long is
- * dropped (SLOW_CONSUMER). Documented under "Limits" in docs/PROTOCOL.md.
+ * How long a client may take nothing of what it was sent while the server waits for it (a catch-up
+ * waiting to write more, a poll answer being written) before it counts as a slow consumer and is cut.
+ * A slow client that does take its output, however slowly, is not. Documented under "Limits" in
+ * docs/PROTOCOL.md.
  */
 export const SLOW_CONSUMER_GRACE_MS = 5_000;
 
@@ -20,6 +21,23 @@ export const SLOW_CONSUMER_GRACE_MS = 5_000;
  * read is never near the limit.
  */
 export const PACE_BYTES = 256 * 1024;
+
+/**
+ * Calls `onStall` when `pending()` (bytes the client has not taken) has not gone down over one
+ * SLOW_CONSUMER_GRACE_MS; looks again every grace period until stopped. Returns the stop function.
+ */
+export function watchStall(pending: () => number, onStall: () => void): () => void {
+  let last = pending();
+  const timer = setInterval(() => {
+    const now = pending();
+    if (now > 0 && now >= last) {
+      clearInterval(timer);
+      onStall();
+    } else last = now;
+  }, SLOW_CONSUMER_GRACE_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
 
 /** Resolves once `socket` has written out what it held ('drain'), or is gone. */
 export function drained(socket: Duplex | null): Promise<void> {

@@ -4,6 +4,7 @@ import type { Identity } from '../auth.js';
 import { sendJson } from '../http/respond.js';
 import { type FrameSink, Session } from '../session.js';
 import { admit, start } from './admit.js';
+import { watchStall } from './backpressure.js';
 import type { Connection, ServerContext } from './context.js';
 import { disconnect } from './frames.js';
 
@@ -149,6 +150,14 @@ class PollConnection implements FrameSink, Connection {
     this.session.close();
     const body = `{"frames":[${this.#frames.join(',')}],"cursor":${JSON.stringify(cursor)}}`;
     sendJson(this.#response, 200, body, this.#cors);
+    // A client that does not take its answer would keep it (up to maxBufferedBytes) forever.
+    const response = this.#response;
+    if (!response.writableFinished && !response.destroyed) {
+      response.once(
+        'close',
+        watchStall(() => response.writableLength, response.destroy.bind(response)),
+      );
+    }
   }
 
   readonly #onClose = this.#handleClose.bind(this);
