@@ -39,13 +39,14 @@ import { type Checked, SchemaRules, type Schemas } from './schemas.js';
 import { Scope } from './scope.js';
 import {
   type Handler,
+  type Pace,
   type ResetNotice,
   type ScopeLike,
   type Subscription,
   type SubscriptionHost,
   SubscriptionImpl,
 } from './subscription.js';
-import type { Tracker } from './tracker.js';
+import { servable, type Tracker } from './tracker.js';
 
 export interface HubOptions<Map extends ChannelMap = Untyped> {
   /** Where channels live. Default: a new in-memory engine. */
@@ -82,6 +83,12 @@ export interface SubscribeOptions {
    * happen: live only, best effort, not ordered with messages. Needs an engine with presence.
    */
   onPresence?: (event: PresenceEvent) => void;
+  /**
+   * Backpressure for catch-up: called before each message read from history (or the snapshot) is
+   * delivered; while it returns a promise, delivery waits for it. Live messages are not paced. History
+   * is read one page (about 256 KiB) at a time, once the previous page has been delivered.
+   */
+  pace?: Pace;
 }
 
 export interface PublishOptions {
@@ -213,7 +220,7 @@ export class Hub<Map extends ChannelMap = Untyped> {
       channel,
       pattern,
       handler,
-      { onReset: options.onReset, onStart: options.onStart, scope },
+      { onReset: options.onReset, onStart: options.onStart, pace: options.pace, scope },
       (sub, tracker) => {
         const started = this.#start(sub, joined, tracker, since, position);
         if (presence === undefined) return started;
@@ -414,7 +421,7 @@ export class Hub<Map extends ChannelMap = Untyped> {
     const engine = this.engine;
     if (since !== undefined) {
       const read = await this.#engineCall(engine.read(channel, since.offset, limit));
-      if (read.epoch === since.epoch && since.offset <= read.offset && since.offset >= read.firstOffset - 1) {
+      if (servable(read, since)) {
         return { ...this.#page(read), reset: false };
       }
       const snapshot = await this.#engineCall(engine.snapshot(channel));

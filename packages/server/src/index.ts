@@ -79,4 +79,4 @@ export type {
   StandardSchemaResult,
   StandardSchemaV1,
 } from './standard-schema.js';
-export type { Handler, ResetNotice, Subscription } from './subscription.js';
+export type { Handler, Pace, ResetNotice, Subscription } from './subscription.js';

@@ -19,6 +19,7 @@ import type { Envelope } from './message.js';
 import type { ServerObserver } from './observer.js';
 import type { Scope } from './scope.js';
 import type { ResetNotice, Subscription } from './subscription.js';
+import { PACE_BYTES, watchStall } from './transports/backpressure.js';
 import type { ServerContext } from './transports/context.js';
 import * as frames from './transports/frames.js';
 
@@ -31,6 +32,10 @@ export interface FrameSink {
    * held back on purpose (corked for the rest of a turn) do not count.
    */
   readonly bufferedBytes: number;
+  /** Output the client has not taken yet, including this turn's corked writes, bytes: paces catch-up. */
+  readonly pendingBytes: number;
+  /** Resolves once the output has been written out (or the connection is gone). */
+  drained(): Promise<void>;
   /** Says goodbye (`disconnect`, where the transport has such a thing) and closes. */
   end(code: ErrorCode, reason: string, reconnect: boolean): void;
 }
@@ -80,6 +85,9 @@ export class Session {
   readonly #entries = new Map<string, Entry>();
   readonly #positions = new Map<string, Position>();
   readonly #maxBufferedBytes: number;
+  readonly #paceBytes: number;
+  /** While history waits for the client to take what it was sent: settles on drain, or after the grace. */
+  #waiting: Promise<void> | undefined;
   readonly #observer: ServerObserver | undefined;
   #limiter: RateLimiter | undefined;
   #expiry: NodeJS.Timeout | undefined;
@@ -94,6 +102,7 @@ export class Session {
     this.#presence = options.presence ?? true;
     this.#scope = context.hub.scope();
     this.#maxBufferedBytes = context.limits.maxBufferedBytes;
+    this.#paceBytes = Math.min(PACE_BYTES, Math.floor(this.#maxBufferedBytes / 4));
     this.#observer = context.observer;
     this.#arm();
   }
@@ -191,6 +200,7 @@ export class Session {
             since,
             onStart: this.#started.bind(this, entry),
             onReset: this.#onReset,
+            pace: this.#pace,
             onPresence: member ? this.#onPresence : undefined,
           });
     } catch (error) {
@@ -342,6 +352,37 @@ export class Session {
     this.#sink.send((message as Envelope).frame, false);
     this.#observer?.delivered?.();
     if (this.#sink.bufferedBytes > this.#maxBufferedBytes) this.slowConsumer();
+  }
+
+  /**
+   * Backpressure for history: a catch-up writes while the client holds little unsent output, then waits
+   * for it to take that. One that takes nothing for SLOW_CONSUMER_GRACE_MS is a slow consumer. Live
+   * messages are never held back: a client that cannot keep up with them hits `maxBufferedBytes`.
+   */
+  readonly #pace = this.#paceHistory.bind(this);
+
+  #paceHistory(): Promise<void> | undefined {
+    if (this.#ended || this.#sink.pendingBytes < this.#paceBytes) return undefined;
+    this.#waiting ??= this.#waitForDrain();
+    return this.#waiting;
+  }
+
+  #waitForDrain(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const stop = watchStall(
+        () => this.#sink.pendingBytes,
+        () => {
+          this.#waiting = undefined;
+          this.slowConsumer();
+          resolve();
+        },
+      );
+      this.#sink.drained().then(() => {
+        stop();
+        this.#waiting = undefined;
+        resolve();
+      });
+    });
   }
 
   readonly #onReset = this.#sendReset.bind(this);

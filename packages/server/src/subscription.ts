@@ -1,7 +1,7 @@
 import { ErrorCode, type Position, TidingsError } from '@tidings/protocol';
 import type { Engine } from './engine.js';
 import { Envelope, type Message } from './message.js';
-import { Tracker } from './tracker.js';
+import { servable, Tracker } from './tracker.js';
 
 export type Handler<T = unknown> = (message: Message<T>) => void | PromiseLike<void>;
 
@@ -46,8 +46,26 @@ interface Notice {
   readonly position: ResetNotice;
 }
 
-type Item = Envelope | Notice;
+/**
+ * A message read from history (or the snapshot) rather than heard live: its delivery waits for `pace`,
+ * so a catch-up goes out as fast as the consumer takes it, not all at once.
+ */
+class Replay {
+  constructor(readonly envelope: Envelope) {}
+}
+
+type Item = Envelope | Notice | Replay;
 type NoticeHandler = (position: ResetNotice) => void | PromiseLike<void>;
+/** Says when the consumer can take more history: undefined now, or a promise that settles when it can. */
+export type Pace = () => PromiseLike<void> | undefined;
+
+/**
+ * A catch-up reads about this many bytes of history per page: the page sizes adapt to the messages'
+ * sizes, so one page of 64 KiB messages is not 64 MiB in memory (the first page, sizes unknown yet, is
+ * FIRST_PAGE messages).
+ */
+const PAGE_BYTES = 256 * 1024;
+const FIRST_PAGE = 4;
 
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5_000;
@@ -67,23 +85,27 @@ export class SubscriptionImpl implements Subscription {
   readonly #handler: Handler;
   readonly #onReset: NoticeHandler | undefined;
   readonly #onStart: NoticeHandler | undefined;
+  readonly #pace: Pace | undefined;
   readonly scope: ScopeLike | undefined;
   /** The one tracker of a channel subscription; undefined for a pattern. */
   readonly #tracker: Tracker | undefined;
   /** A pattern subscription's trackers, one per channel seen. */
   readonly #trackers: Map<string, Tracker> | undefined;
 
-  #queue: Item[] = [];
+  /** Delivered slots are cleared at once: a catch-up's envelopes (and their frames) are not kept to the end. */
+  #queue: (Item | undefined)[] = [];
   #head = 0;
   #draining = false;
   #retries = 0;
+  /** Settles when the queue is next empty (or the subscription ends): a catch-up reads its next page then. */
+  #idle: { promise: Promise<void>; resolve: () => void } | undefined;
 
   constructor(
     host: SubscriptionHost,
     channel: string,
     pattern: boolean,
     handler: Handler,
-    options: { onReset?: NoticeHandler; onStart?: NoticeHandler; scope?: ScopeLike },
+    options: { onReset?: NoticeHandler; onStart?: NoticeHandler; pace?: Pace; scope?: ScopeLike },
     start: (subscription: SubscriptionImpl, tracker: Tracker | undefined) => Promise<Position | null>,
   ) {
     this.#host = host;
@@ -91,6 +113,7 @@ export class SubscriptionImpl implements Subscription {
     this.#handler = handler;
     this.#onReset = options.onReset;
     this.#onStart = options.onStart;
+    this.#pace = options.pace;
     this.scope = options.scope;
     if (pattern) this.#trackers = new Map();
     else this.#tracker = new Tracker(channel);
@@ -104,6 +127,7 @@ export class SubscriptionImpl implements Subscription {
     this.closed = true;
     this.#queue = [];
     this.#head = 0;
+    this.#settleIdle();
     this.#host.detach(this);
     this.scope?.forget(this);
   }
@@ -166,12 +190,13 @@ export class SubscriptionImpl implements Subscription {
     }
   }
 
-  #accept(tracker: Tracker, envelope: Envelope): void {
+  /** `held`: it waited in `pending` during a catch-up, and is paced like the history it follows. */
+  #accept(tracker: Tracker, envelope: Envelope, held = false): void {
     if (envelope.epoch === tracker.epoch) {
       if (envelope.offset <= tracker.offset) return;
       if (envelope.offset === tracker.offset + 1) {
         tracker.offset = envelope.offset;
-        this.#enqueue(envelope);
+        this.#enqueue(held ? new Replay(envelope) : envelope);
         return;
       }
     }
@@ -196,24 +221,52 @@ export class SubscriptionImpl implements Subscription {
     );
   }
 
-  /** Reads history after the tracker's position. False when that position can no longer be served. */
+  /**
+   * Reads history after the tracker's position, one page at a time: the next page is read once the
+   * last one has been delivered, so a consumer that does not take its messages holds at most one page.
+   * False when that position can no longer be served.
+   */
   async #catchUp(tracker: Tracker): Promise<boolean> {
     const engine = this.#host.engine;
+    const batch = this.#host.historyBatch;
+    let limit = Math.min(FIRST_PAGE, batch);
     for (;;) {
-      const read = await engine.read(tracker.channel, Math.max(0, tracker.offset), this.#host.historyBatch);
+      const read = await engine.read(tracker.channel, Math.max(0, tracker.offset), limit);
       if (this.closed) return true;
-      const servable =
-        read.epoch === tracker.epoch &&
-        tracker.offset <= read.offset &&
-        tracker.offset >= read.firstOffset - 1;
-      if (!servable) return false;
+      if (!servable(read, tracker)) return false;
+      let bytes = 0;
       for (const message of read.messages) {
+        bytes += message.data.length;
         if (message.offset !== tracker.offset + 1) continue;
         tracker.offset = message.offset;
-        this.#enqueue(new Envelope(message));
+        this.#enqueue(new Replay(new Envelope(message)));
       }
       if (tracker.offset >= read.offset || read.messages.length === 0) return true;
+      const average = bytes / read.messages.length;
+      limit = Math.max(1, Math.min(batch, Math.floor(PAGE_BYTES / Math.max(1, average))));
+      await this.#whenIdle();
+      if (this.closed) return true;
     }
+  }
+
+  /** Resolves once every queued item has been delivered (at once when nothing is queued). */
+  #whenIdle(): Promise<void> | undefined {
+    if (!this.#draining) return undefined;
+    if (this.#idle === undefined) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      this.#idle = { promise, resolve };
+    }
+    return this.#idle.promise;
+  }
+
+  #settleIdle(): void {
+    const idle = this.#idle;
+    if (idle === undefined) return;
+    this.#idle = undefined;
+    idle.resolve();
   }
 
   /** Starts over from the snapshot (if any) and the retained history after it. */
@@ -227,7 +280,7 @@ export class SubscriptionImpl implements Subscription {
       tracker.epoch = head.epoch;
       tracker.offset = usable ? snapshot.offset : head.firstOffset - 1;
       this.#notify(notice, tracker);
-      if (usable) this.#enqueue(new Envelope({ ...snapshot, channel: tracker.channel }, true));
+      if (usable) this.#enqueue(new Replay(new Envelope({ ...snapshot, channel: tracker.channel }, true)));
       // A snapshot older than the retained history still wins: it is the state the app chose to keep.
       if (usable && tracker.offset < head.firstOffset - 1) tracker.offset = head.firstOffset - 1;
       if (await this.#catchUp(tracker)) return;
@@ -254,7 +307,7 @@ export class SubscriptionImpl implements Subscription {
         for (let j = i; j < pending.length; j++) tracker.pending.push(pending[j]);
         return;
       }
-      this.#accept(tracker, pending[i]);
+      this.#accept(tracker, pending[i], true);
     }
   }
 
@@ -264,9 +317,12 @@ export class SubscriptionImpl implements Subscription {
       this.#queue.push(item);
       return;
     }
-    // Nothing queued, nothing running: deliver at once, without touching the queue.
+    // Nothing queued, nothing running: deliver at once, without touching the queue (history is paced).
     this.#draining = true;
-    if (this.#run(item)) this.#drain();
+    if (item instanceof Replay && this.#pace !== undefined) {
+      this.#queue.push(item);
+      this.#drain();
+    } else if (this.#run(item)) this.#drain();
   }
 
   /** Delivers one item; false when an async handler took over (the drain resumes once it settles). */
@@ -285,15 +341,30 @@ export class SubscriptionImpl implements Subscription {
     return true;
   }
 
-  /** Runs queued handler calls one at a time; a sync handler costs no promise. Called while `#draining`. */
+  /**
+   * Runs queued handler calls one at a time; a sync handler costs no promise. History waits while
+   * `pace` says the consumer is full (live messages behind it wait too: order is kept). Called while
+   * `#draining`.
+   */
   #drain(): void {
-    while (this.#head < this.#queue.length) {
+    const queue = this.#queue;
+    while (this.#head < queue.length) {
       if (this.closed) break;
-      if (!this.#run(this.#queue[this.#head++])) return;
+      const item = queue[this.#head] as Item;
+      if (item instanceof Replay && this.#pace !== undefined) {
+        const wait = this.#pace();
+        if (wait !== undefined) {
+          wait.then(this.#resume, this.#fail);
+          return;
+        }
+      }
+      queue[this.#head++] = undefined;
+      if (!this.#run(item)) return;
     }
     this.#queue.length = 0;
     this.#head = 0;
     this.#draining = false;
+    this.#settleIdle();
   }
 
   readonly #resume = this.#resumeDrain.bind(this);
@@ -317,7 +388,8 @@ export class SubscriptionImpl implements Subscription {
     }
   }
 
-  #deliver(item: Item): void | PromiseLike<void> {
+  #deliver(queued: Item): void | PromiseLike<void> {
+    const item = queued instanceof Replay ? queued.envelope : queued;
     if (!(item instanceof Envelope)) {
       return item.notice === 'start' ? this.#onStart?.(item.position) : this.#onReset?.(item.position);
     }

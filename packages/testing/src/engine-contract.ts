@@ -311,6 +311,31 @@ export function engineContract(name: string, setup: EngineContractSetup): void {
         assert.equal(page.firstOffset, 1);
       });
 
+      test('large history is read in pages: each read returns at most `limit`, and paging through returns every message once', async (t) => {
+        // A catch-up reads a few large messages at a time (the hub sizes its pages by bytes), never the whole history.
+        const engine = await open(t);
+        const channel = stem();
+        const pad = 'x'.repeat(60 * 1024);
+        const count = 40;
+        for (let i = 1; i <= count; i++) {
+          await engine.publish({ channel, data: JSON.stringify({ i, pad }), policy: POLICY });
+        }
+        const seen: number[] = [];
+        for (let after = 0, reads = 0; after < count; reads++) {
+          assert.ok(reads < count, 'paging makes progress');
+          const page = await engine.read(channel, after, 3);
+          assert.ok(
+            page.messages.length >= 1 && page.messages.length <= 3,
+            `${page.messages.length} messages`,
+          );
+          assert.equal(page.offset, count);
+          for (const m of page.messages) assert.equal(JSON.parse(m.data).i, m.offset);
+          seen.push(...offsets(page.messages));
+          after = page.messages.at(-1)!.offset;
+        }
+        assert.deepEqual(seen, range(1, count));
+      });
+
       test('reading an unknown channel creates it', async (t) => {
         const engine = await open(t);
         const channel = stem();

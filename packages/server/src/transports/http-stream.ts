@@ -4,6 +4,7 @@ import type { Identity } from '../auth.js';
 import { NO_STORE } from '../http/respond.js';
 import { type FrameSink, Session } from '../session.js';
 import { admit, start } from './admit.js';
+import { destroyUnlessClosed, drained } from './backpressure.js';
 import type { Connection, ServerContext } from './context.js';
 import { type Flushable, flushSoon } from './flush.js';
 import { disconnect, PING_FRAME, welcome } from './frames.js';
@@ -98,12 +99,22 @@ class StreamConnection implements FrameSink, Connection, Flushable {
     return this.#backlog;
   }
 
+  get pendingBytes(): number {
+    return this.#response.writableLength;
+  }
+
+  drained(): Promise<void> {
+    return drained(this.#response.socket);
+  }
+
   end(code: ErrorCode, reason: string, reconnect: boolean): void {
     if (this.#ended) return;
     this.send(disconnect(code, reason, reconnect), false);
     this.#ended = true;
     this.flush();
     this.#response.end();
+    // A client that does not read never lets the response finish: cut it, as a WebSocket is.
+    if (!this.#response.destroyed) destroyUnlessClosed(this.#response, this.destroy.bind(this));
   }
 
   heartbeat(): void {

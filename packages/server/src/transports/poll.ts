@@ -4,6 +4,7 @@ import type { Identity } from '../auth.js';
 import { sendJson } from '../http/respond.js';
 import { type FrameSink, Session } from '../session.js';
 import { admit, start } from './admit.js';
+import { watchStall } from './backpressure.js';
 import type { Connection, ServerContext } from './context.js';
 import { disconnect } from './frames.js';
 import { limitsHeader } from './size-limits.js';
@@ -54,7 +55,9 @@ function waitMs(text: string | null, max: number): number {
 class PollConnection implements FrameSink, Connection {
   readonly transport: TransportName;
   readonly session: Session;
+  // An answer is collected in memory and bounded by size (see `send`): nothing to wait for.
   readonly bufferedBytes = 0;
+  readonly pendingBytes = 0;
   readonly #context: ServerContext;
   readonly #response: ServerResponse;
   readonly #cors: OutgoingHttpHeaders | undefined;
@@ -96,6 +99,10 @@ class PollConnection implements FrameSink, Connection {
     this.#bytes += frame.length;
     if (this.#frames.length >= MAX_FRAMES || this.#bytes >= this.#maxBytes) this.#finish();
     else if (this.#started) this.#soon();
+  }
+
+  drained(): Promise<void> {
+    return Promise.resolve();
   }
 
   /** Every subscription has started and delivered its catch-up. */
@@ -144,6 +151,14 @@ class PollConnection implements FrameSink, Connection {
     this.session.close();
     const body = `{"frames":[${this.#frames.join(',')}],"cursor":${JSON.stringify(cursor)}}`;
     sendJson(this.#response, 200, body, { ...this.#cors, [Header.limits]: limitsHeader(this.#context) });
+    // A client that does not take its answer would keep it (up to maxBufferedBytes) forever.
+    const response = this.#response;
+    if (!response.writableFinished && !response.destroyed) {
+      response.once(
+        'close',
+        watchStall(() => response.writableLength, response.destroy.bind(response)),
+      );
+    }
   }
 
   readonly #onClose = this.#handleClose.bind(this);

@@ -6,6 +6,7 @@ import type { Identity } from '../auth.js';
 import { assertVersion } from '../http/query.js';
 import { type FrameSink, Session } from '../session.js';
 import { authenticateRequest, shuttingDown } from './admit.js';
+import { CLOSE_GRACE_MS, drained } from './backpressure.js';
 import type { Connection, ServerContext } from './context.js';
 import { type Flushable, flushSoon } from './flush.js';
 import { disconnect, PING_FRAME, toTidingsError, welcome } from './frames.js';
@@ -19,8 +20,6 @@ import { textFrame } from './ws-frame.js';
  * client then fails the publish it could not send, see the client's outbox).
  */
 const HARD_CAP_FACTOR = 4;
-/** How long a closing connection may take to finish the close handshake before it is cut. */
-const CLOSE_GRACE_MS = 2_000;
 
 const noop = () => {};
 
@@ -165,6 +164,14 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
 
   get bufferedBytes(): number {
     return this.#backlog;
+  }
+
+  get pendingBytes(): number {
+    return this.#socket.writableLength;
+  }
+
+  drained(): Promise<void> {
+    return drained(this.#socket);
   }
 
   end(code: ErrorCode, reason: string, reconnect: boolean): void {
