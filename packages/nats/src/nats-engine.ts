@@ -18,6 +18,7 @@ import type {
   Snapshot,
   StreamListener,
 } from '@tidings/server';
+import { scopedKey } from '@tidings/server';
 import { ChannelLog } from './channel-log.js';
 import { isLostRace, isWrongLastSequence, toTidingsError } from './errors.js';
 import { readHistory } from './history.js';
@@ -230,10 +231,11 @@ export class NatsEngine implements Engine {
   }
 
   async #publish(c: Connection, request: PublishRequest): Promise<PublishResult> {
-    const { channel, id, ifOffset, policy } = request;
+    const { channel, ifOffset, policy } = request;
+    const key = scopedKey(request);
     // The channel is part of the key because JetStream deduplicates stream-wide; `=` never appears in
-    // a channel name, so no two (channel, id) pairs share a key.
-    const msgId = id === undefined ? undefined : `${channel}=${encodeURIComponent(id)}`;
+    // a channel name, so no two (channel, publisher, id) share a key.
+    const msgId = key === undefined ? undefined : `${channel}=${encodeURIComponent(key)}`;
     let head = this.#heads.get(channel);
     let fresh = false;
     for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {

@@ -13,6 +13,7 @@ export {
   type AuthContext,
   type Authenticate,
   type Authorization,
+  type Grant,
   type Identity,
   mayRead,
   mayWrite,
@@ -31,6 +32,8 @@ export type {
   Snapshot,
   StreamListener,
 } from './engine.js';
+export { scopedKey } from './engine.js';
+export type { TrustProxy } from './http/client-address.js';
 export type { Origins } from './http/cors.js';
 export {
   createHub,
