@@ -66,11 +66,11 @@ export class RateLimiter {
   readonly #perMs: number;
   readonly #burst: number;
 
-  constructor(rate: { perSecond: number; burst: number }) {
+  constructor(rate: { perSecond: number; burst: number }, now = Date.now()) {
     this.#burst = rate.burst;
     this.#perMs = rate.perSecond / 1000;
     this.#tokens = rate.burst;
-    this.#at = Date.now();
+    this.#at = now;
   }
 
   /** Takes one token; false when there is none left. */
@@ -115,7 +115,7 @@ export class RateLimiters {
     let bucket = this.#buckets.get(key);
     if (bucket === undefined) {
       if (this.#buckets.size >= this.#max) this.#makeRoom(now);
-      bucket = new RateLimiter(this.rate);
+      bucket = new RateLimiter(this.rate, now);
       this.#buckets.set(key, bucket);
     }
     return bucket.take(now);
