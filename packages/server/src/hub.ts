@@ -280,7 +280,8 @@ export class Hub {
     assertChannelName(channel);
     const request = this.#request(channel, encodeData(data, this.#maxMessageBytes), options, scopeId);
     const result = await this.#engineCall(this.engine.publish(request));
-    this.#feeds.get(channel)?.note(result);
+    // A duplicate's position is its original's (or unknown: offset 0), not where the channel stands.
+    if (!result.duplicate) this.#feeds.get(channel)?.note(result);
     return { channel, ...result };
   }
 
@@ -311,7 +312,7 @@ export class Hub {
     return Promise.all(
       requests.map(async (request) => {
         const result = await this.#engineCall(this.engine.publish(request));
-        this.#feeds.get(request.channel)?.note(result);
+        if (!result.duplicate) this.#feeds.get(request.channel)?.note(result);
         return { channel: request.channel, ...result };
       }),
     );
