@@ -313,12 +313,17 @@ export class NatsEngine implements Engine {
    * duplicate window and another process published it, the position is unknown: the answer is offset
    * 0 (and ts 0) in the channel's current epoch, which no message has, never another message's position.
    */
-  async #duplicateOf(c: Connection, channel: string, seq: number, msgId: string): Promise<PublishResult> {
+  async #duplicateOf(
+    c: Connection,
+    channel: string,
+    seq: number,
+    msgId: string | undefined,
+  ): Promise<PublishResult> {
     const original = await c.log.at(channel, seq);
     if (original && original.offset > 0) {
       return { epoch: original.epoch, offset: original.offset, ts: original.ts, duplicate: true };
     }
-    const known = this.#keyed.get(msgId);
+    const known = msgId === undefined ? undefined : this.#keyed.get(msgId);
     if (known !== undefined && known.seq === seq) return { ...known.result, duplicate: true };
     const head = await this.#head(c, channel);
     return { epoch: head.epoch, offset: 0, ts: 0, duplicate: true };
