@@ -17,7 +17,7 @@ import { type Standalone, startStandalone } from '../src/standalone.js';
 // and small readers for SSE and WebSocket frames.
 
 export const BIN = fileURLToPath(new URL('../bin/tidings.js', import.meta.url));
-export const API_KEY = 'test-api-key-0123456789';
+export const API_KEY = 'test-api-key-0123456789-abcdefghijk';
 export const REDIS_URL = 'redis://127.0.0.1:6379';
 
 export function uid(): string {

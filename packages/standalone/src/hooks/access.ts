@@ -74,6 +74,7 @@ function jwtOptions(config: JwtConfig): Parameters<typeof jwtAuth>[0] {
     ...(config.audience !== undefined && { audience: config.audience }),
     ...(config.clockToleranceSec !== undefined && { clockToleranceSec: config.clockToleranceSec }),
     ...(config.required !== undefined && { required: config.required }),
+    ...(config.defaultWrite !== undefined && { defaultWrite: config.defaultWrite }),
   };
 }
 
