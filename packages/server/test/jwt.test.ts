@@ -205,10 +205,10 @@ describe('jwtAuth', () => {
     });
     const guest = { id: 'guest', read: ['public.>'], write: [] };
     // Marked anonymous: limits and idempotency scopes then go by the client's address.
-    assert.deepEqual(
-      await jwtAuth({ secret: SECRET, required: false, anonymous: guest })(ctx(undefined)),
-      { ...guest, anonymous: true },
-    );
+    assert.deepEqual(await jwtAuth({ secret: SECRET, required: false, anonymous: guest })(ctx(undefined)), {
+      ...guest,
+      anonymous: true,
+    });
     // A bad token is still refused: optional does not mean unchecked.
     await rejects(
       jwtAuth({ secret: SECRET, required: false })(ctx(await signToken({ sub: 'u' }, OTHER_SECRET))),
