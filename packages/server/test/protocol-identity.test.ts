@@ -78,6 +78,17 @@ describe('idempotency keys are scoped to the publisher', () => {
     assert.deepEqual(position(bobHttp.body), ['ack', 2, true]);
   });
 
+  test('hub.publish takes a publisher scope of its own choosing; an empty one is refused', async (t) => {
+    const srv = await server(t);
+    const a = await srv.hub.publish('s', 1, { id: 'k', publisher: 'billing' });
+    const b = await srv.hub.publish('s', 2, { id: 'k', publisher: 'shipping' });
+    const again = await srv.hub.publish('s', 1, { id: 'k', publisher: 'billing' });
+    assert.deepEqual([a.offset, b.offset, again.offset, again.duplicate], [1, 2, 1, true]);
+    await assert.rejects(srv.hub.publish('s', 1, { id: 'k', publisher: '' }), {
+      code: ErrorCode.invalidField,
+    });
+  });
+
   test('anonymous clients are scoped by address (through a trusted proxy)', async (t) => {
     const srv = await server(t, { trustProxy: 1 });
     const from = (address: string) => ({ 'x-forwarded-for': address });
