@@ -133,13 +133,14 @@ describe('limits per identity', () => {
     assert.equal(acks + limited, 20 * 20 * 3);
     // Another identity has a bucket of its own.
     assert.equal((await publish(other, 'flood', 'honest')).type, 'ack');
-    // HTTP publishes of the identity draw on the same bucket.
-    const http = await publishHttp(
-      srv.url,
-      { channel: 'flood', data: 1 },
-      { authorization: 'Bearer mallory' },
+    // HTTP publishes of the identity draw on the same, nearly empty, bucket (it refills at 10/s).
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        publishHttp(srv.url, { channel: 'flood', data: 1 }, { authorization: 'Bearer mallory' }),
+      ),
     );
-    assert.equal(http.body.code, ErrorCode.rateLimited);
+    const refused = answers.filter((a) => a.body.code === ErrorCode.rateLimited).length;
+    assert.ok(refused >= 15, `${refused} of 20 HTTP publishes refused`);
   });
 
   test('anonymous clients are limited per address; X-Forwarded-For counts only behind a trusted proxy', async (t) => {
