@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { type EngineConfig, type ServerProcess, startServerProcess } from '@tidings/server/testing';
+import { type EngineConfig, type ServerProcess, startServerProcess } from '@tidings/testing';
 import WebSocket from 'ws';
 
 const { values } = parseArgs({

@@ -42,7 +42,8 @@ export async function startTidingsServer(): Promise<BenchServer> {
   // the whole default history (100 messages); a resume past it is a reset, not a continuation.
   const hub = createHub({ defaultHistory: { size: 10_000 } });
   const http = createServer();
-  const tidings = attach(http, { hub });
+  // The bench's 1,000 subscribers are one anonymous client address: no per-address connection cap.
+  const tidings = attach(http, { hub, limits: { maxConnectionsPerIdentity: Number.POSITIVE_INFINITY } });
 
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   return {

@@ -57,6 +57,8 @@ export async function startChat(options: ChatOptions = {}): Promise<Chat> {
   // Presence on `chat`: each open page is a member, so the page can show who is online.
   const tidings = attach(server, {
     authenticate: nameAsIdentity,
+    // Clients may publish nowhere unless allowed: the chat opens exactly its one channel.
+    publish: ['chat'],
     presence: ['chat'],
     ...options.tidings,
     hub,

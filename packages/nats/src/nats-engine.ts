@@ -18,6 +18,7 @@ import type {
   Snapshot,
   StreamListener,
 } from '@tidings/server';
+import { scopedKey } from '@tidings/server';
 import { ChannelLog } from './channel-log.js';
 import { isLostRace, isWrongLastSequence, toTidingsError } from './errors.js';
 import { readHistory } from './history.js';
@@ -44,6 +45,9 @@ interface Head {
 const MAX_APPEND_ATTEMPTS = 50;
 // Heads remembered so a channel's next append skips the read; a stale head only costs one retry.
 const MAX_CACHED_HEADS = 10_000;
+// Results of this process's own keyed publishes, so a retry whose original was trimmed from the
+// stream can still be told its position. Oldest dropped first past this many.
+const MAX_REMEMBERED_KEYS = 10_000;
 // A header value cannot exceed any real stream sequence, so the append is always rejected unless
 // the server answers it from the duplicate window first.
 const IMPOSSIBLE_SEQ = Number.MAX_SAFE_INTEGER;
@@ -70,6 +74,8 @@ export class NatsEngine implements Engine {
   readonly #subjects: Subjects;
   readonly #queue = new KeyedQueue();
   readonly #heads = new Map<string, Head>();
+  /** msgId → the stream sequence and result of a keyed publish made here, until its key expires. */
+  readonly #keyed = new Map<string, { seq: number; result: PublishResult; until: number }>();
   // One entry per subscription: the same listener may hold several.
   readonly #subscriptions = new Set<{ readonly listener: StreamListener }>();
   #connection: Promise<Connection> | undefined;
@@ -213,6 +219,7 @@ export class NatsEngine implements Engine {
     this.#closed = true;
     this.#subscriptions.clear();
     this.#heads.clear();
+    this.#keyed.clear();
     const pending = this.#connection;
     this.#connection = undefined;
     if (!pending) return;
@@ -230,10 +237,11 @@ export class NatsEngine implements Engine {
   }
 
   async #publish(c: Connection, request: PublishRequest): Promise<PublishResult> {
-    const { channel, id, ifOffset, policy } = request;
+    const { channel, ifOffset, policy } = request;
+    const key = scopedKey(request);
     // The channel is part of the key because JetStream deduplicates stream-wide; `=` never appears in
-    // a channel name, so no two (channel, id) pairs share a key.
-    const msgId = id === undefined ? undefined : `${channel}=${encodeURIComponent(id)}`;
+    // a channel name, so no two (channel, publisher, id) share a key.
+    const msgId = key === undefined ? undefined : `${channel}=${encodeURIComponent(key)}`;
     let head = this.#heads.get(channel);
     let fresh = false;
     for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
@@ -268,9 +276,11 @@ export class NatsEngine implements Engine {
         if (attempt >= 3) await backoff(attempt);
         continue;
       }
-      if (ack.duplicate) return this.#duplicateOf(c, channel, ack.seq);
+      if (ack.duplicate) return this.#duplicateOf(c, channel, ack.seq, msgId);
       this.#remember(channel, { seq: ack.seq, epoch: head.epoch, offset });
-      return { epoch: head.epoch, offset, ts, duplicate: false };
+      const result = { epoch: head.epoch, offset, ts, duplicate: false };
+      if (msgId !== undefined) this.#rememberKey(msgId, ack.seq, result, policy.idempotencyMs);
+      return result;
     }
     throw new TidingsError(
       ErrorCode.engineUnavailable,
@@ -288,7 +298,7 @@ export class NatsEngine implements Engine {
     const headers = appendHeaders(request, head, Date.now());
     try {
       const ack = await c.log.append(request.channel, request.data, headers, IMPOSSIBLE_SEQ, msgId);
-      if (ack.duplicate) return this.#duplicateOf(c, request.channel, ack.seq);
+      if (ack.duplicate) return this.#duplicateOf(c, request.channel, ack.seq, msgId);
       this.#heads.delete(request.channel);
       return null;
     } catch (error) {
@@ -298,17 +308,36 @@ export class NatsEngine implements Engine {
   }
 
   /**
-   * The original result of a repeated id, read back from the message it stored. If that message has
-   * since been trimmed while its id is still in the duplicate window, only the channel's current
-   * position is known, and that is what the duplicate reports.
+   * The original result of a repeated id: read back from the message it stored, or remembered by
+   * this process if it published it. When that message has been trimmed while its id is still in the
+   * duplicate window and another process published it, the position is unknown: the answer is offset
+   * 0 (and ts 0) in the channel's current epoch, which no message has, never another message's position.
    */
-  async #duplicateOf(c: Connection, channel: string, seq: number): Promise<PublishResult> {
+  async #duplicateOf(
+    c: Connection,
+    channel: string,
+    seq: number,
+    msgId: string | undefined,
+  ): Promise<PublishResult> {
     const original = await c.log.at(channel, seq);
     if (original && original.offset > 0) {
       return { epoch: original.epoch, offset: original.offset, ts: original.ts, duplicate: true };
     }
+    const known = msgId === undefined ? undefined : this.#keyed.get(msgId);
+    if (known !== undefined && known.seq === seq) return { ...known.result, duplicate: true };
     const head = await this.#head(c, channel);
-    return { epoch: head.epoch, offset: head.offset, ts: Date.now(), duplicate: true };
+    return { epoch: head.epoch, offset: 0, ts: 0, duplicate: true };
+  }
+
+  #rememberKey(msgId: string, seq: number, result: PublishResult, ms: number): void {
+    const now = Date.now();
+    // Expired entries are at the front (inserted oldest first, with similar lifetimes): drop them.
+    for (const [key, entry] of this.#keyed) {
+      if (entry.until > now && this.#keyed.size < MAX_REMEMBERED_KEYS) break;
+      this.#keyed.delete(key);
+    }
+    this.#keyed.delete(msgId);
+    this.#keyed.set(msgId, { seq, result, until: now + ms });
   }
 
   /**

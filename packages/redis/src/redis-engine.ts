@@ -12,6 +12,7 @@ import type {
   Snapshot,
   StreamListener,
 } from '@tidings/server';
+import { scopedKey } from '@tidings/server';
 import type { Redis, RedisOptions } from 'ioredis';
 import { decodeMessage, decodeSnapshot } from './codec.js';
 import { closeConnection, openConnection, whenReady, whenUsable } from './connection.js';
@@ -162,6 +163,7 @@ export class RedisEngine implements Engine {
 
   async publish(request: PublishRequest): Promise<PublishResult> {
     const { channel, policy, id } = request;
+    const key = scopedKey(request);
     const keys = channelKeys(this.prefix, channel);
     const reply = (await this.#run((r) =>
       r.tidingsPublish(
@@ -169,7 +171,7 @@ export class RedisEngine implements Engine {
         keys.log,
         keys.snap,
         indexKey(this.prefix),
-        id === undefined ? keys.meta : idempotencyKey(this.prefix, channel, id),
+        key === undefined ? keys.meta : idempotencyKey(this.prefix, channel, key),
         channel,
         newEpoch(),
         request.data,

@@ -154,7 +154,8 @@ await withRedis((admin, runPrefix) => {
         keys,
         [
           indexKey(engine.prefix),
-          `${engine.prefix}{a.b}:id:key`,
+          // The key within the server's own scope (no publisher): see scopedKey.
+          `${engine.prefix}{a.b}:id:|key`,
           k.log,
           k.meta,
           k.snap,

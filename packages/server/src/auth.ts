@@ -1,16 +1,28 @@
 import type { IncomingMessage } from 'node:http';
-import { ErrorCode, isPattern, isTidingsError, patternMatcher, TidingsError } from '@tidings/protocol';
+import {
+  assertChannelOrPattern,
+  ErrorCode,
+  isPattern,
+  isTidingsError,
+  patternMatcher,
+  TidingsError,
+} from '@tidings/protocol';
 
 /** Who a client is, and what it may read and write. */
 export interface Identity {
   id: string;
   /** When its access ends, ms since the Unix epoch (the token's expiry). */
   expiresAt?: number;
-  /** Channel patterns it may subscribe to; undefined: no restriction. */
+  /** Channel patterns it may subscribe to (these and no others); undefined: the server's `subscribe` option decides. */
   read?: string[];
-  /** Channel patterns it may publish to; undefined: no restriction. */
+  /** Channel patterns it may publish to (these and no others); undefined: the server's `publish` option decides. */
   write?: string[];
   info?: Record<string, unknown>;
+  /**
+   * True for a client that did not say who it is. All such clients share one id, so the server tells them
+   * apart by remote address: for rate and connection limits, and for the scope of their idempotency keys.
+   */
+  anonymous?: boolean;
 }
 
 export interface AuthContext {
@@ -24,14 +36,28 @@ export type Authenticate = (
   context: AuthContext,
 ) => Identity | null | undefined | Promise<Identity | null | undefined>;
 
-/** App-level checks that run after the identity's `read` / `write` patterns allowed the channel. */
+/**
+ * What an identity without patterns of its own may do: everything (`true`), nothing (`false`), or the
+ * channels these patterns match.
+ */
+export type Grant = boolean | readonly string[];
+
+/**
+ * Who may subscribe and publish where. An identity's own `read` / `write` patterns decide for it; an
+ * identity without them gets the server's default grant (`subscribe`: open, `publish`: closed). The
+ * app-level checks run after that allowed the channel, and can only narrow it.
+ */
 export interface Authorization {
+  /** Default grant to subscribe. Default true. */
+  subscribe?: Grant;
+  /** Default grant to publish. Default false: clients publish only where something allowed it explicitly. */
+  publish?: Grant;
   canSubscribe?(identity: Identity, channel: string): boolean | Promise<boolean>;
   /** `data` is what is about to be published, so a check can look at the content too. */
   canPublish?(identity: Identity, channel: string, data: unknown): boolean | Promise<boolean>;
 }
 
-export const ANONYMOUS: Identity = Object.freeze({ id: 'anonymous' });
+export const ANONYMOUS: Identity = Object.freeze({ id: 'anonymous', anonymous: true });
 
 /** Runs `authenticate` and checks what it returned; every refusal is a TidingsError. */
 export async function identify(
@@ -93,19 +119,33 @@ export function covers(grant: string, subject: string): boolean {
   return g.length === s.length;
 }
 
-function allowedBy(patterns: readonly string[] | undefined, channel: string): boolean {
-  if (patterns === undefined) return true;
+function allowedBy(patterns: Grant, channel: string): boolean {
+  if (typeof patterns === 'boolean') return patterns;
   if (isPattern(channel)) return patterns.some((grant) => covers(grant, channel));
   for (const match of matchers(patterns)) if (match(channel)) return true;
   return false;
 }
 
-export function mayRead(identity: Identity, channel: string): boolean {
-  return allowedBy(identity.read, channel);
+/** Whether `identity` may read `channel` by its `read` patterns, else by the default grant (open). */
+export function mayRead(identity: Identity, channel: string, grant: Grant = true): boolean {
+  return allowedBy(identity.read ?? grant, channel);
 }
 
-export function mayWrite(identity: Identity, channel: string): boolean {
-  return allowedBy(identity.write, channel);
+/** Whether `identity` may write `channel` by its `write` patterns, else by the default grant (closed). */
+export function mayWrite(identity: Identity, channel: string, grant: Grant = false): boolean {
+  return allowedBy(identity.write ?? grant, channel);
+}
+
+/** Checks a `subscribe` / `publish` server option: a boolean or a list of channels and patterns. */
+export function checkGrant(grant: Grant | undefined, name: string): void {
+  if (grant === undefined || typeof grant === 'boolean') return;
+  if (!Array.isArray(grant)) {
+    throw new TidingsError(
+      ErrorCode.invalidField,
+      `${name} must be true, false or a list of channel patterns`,
+    );
+  }
+  for (const pattern of grant) assertChannelOrPattern(pattern);
 }
 
 /** Resolves when `identity` may subscribe to `channel`; rejects with FORBIDDEN (or the hook's TidingsError). */
@@ -114,7 +154,7 @@ export async function authorizeSubscribe(
   identity: Identity,
   channel: string,
 ): Promise<void> {
-  if (!mayRead(identity, channel)) throw forbidden('subscribe to', channel);
+  if (!mayRead(identity, channel, hooks.subscribe)) throw forbidden('subscribe to', channel);
   if (hooks.canSubscribe && !(await runHook(() => hooks.canSubscribe!(identity, channel)))) {
     throw forbidden('subscribe to', channel);
   }
@@ -127,7 +167,7 @@ export async function authorizePublish(
   channel: string,
   data: unknown,
 ): Promise<void> {
-  if (!mayWrite(identity, channel)) throw forbidden('publish to', channel);
+  if (!mayWrite(identity, channel, hooks.publish)) throw forbidden('publish to', channel);
   if (hooks.canPublish && !(await runHook(() => hooks.canPublish!(identity, channel, data)))) {
     throw forbidden('publish to', channel);
   }

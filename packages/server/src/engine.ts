@@ -66,8 +66,13 @@ export interface PublishRequest {
   channel: string;
   /** The message's data as JSON text (validated and size-checked by the hub). */
   data: string;
-  /** Idempotency key. */
+  /** Idempotency key, stored with the message. Engines remember it as `scopedKey(request)`. */
   id?: string;
+  /**
+   * Whose key `id` is: keys of different publishers never match. Undefined: the server's own scope
+   * (`hub.publish` without a `publisher`). The server sets it for client publishes.
+   */
+  publisher?: string;
   /** Fail with CONFLICT unless the channel's last offset is this. */
   ifOffset?: number;
   /** Absolute expiry time, ms since the Unix epoch. */
@@ -75,6 +80,16 @@ export interface PublishRequest {
   /** Who published it (a scope id), so the publisher's own subscriptions can skip it. */
   origin?: string;
   policy: RetentionPolicy;
+}
+
+/**
+ * What an engine remembers a publish's idempotency key under: the key within its publisher's scope, so
+ * a publish repeated by the same publisher (after a reconnect, from another process) is recognized and
+ * another publisher's key never is. `|` never occurs in the encoded scope, so no two pairs collide.
+ */
+export function scopedKey(request: Pick<PublishRequest, 'id' | 'publisher'>): string | undefined {
+  if (request.id === undefined) return undefined;
+  return `${encodeURIComponent(request.publisher ?? '')}|${request.id}`;
 }
 
 export interface PublishResult extends Position {

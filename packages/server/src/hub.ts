@@ -92,8 +92,17 @@ export interface SubscribeOptions {
 }
 
 export interface PublishOptions {
-  /** Idempotency key: publishing the same key to the same channel again returns the first result and delivers nothing. */
+  /**
+   * Idempotency key: the same publisher publishing the same key to the same channel again gets the first
+   * result back and delivers nothing.
+   */
   id?: string;
+  /**
+   * Whose idempotency keys these are: keys of different publishers never match, so no one can take a
+   * key before its rightful publisher. Default: the server's own scope, which no client shares (the
+   * server gives each client identity a scope of its own).
+   */
+  publisher?: string;
   /** Publish only if the channel's last offset is still this; otherwise reject with CONFLICT. */
   ifOffset?: number;
   /** Drop the message if it has not been delivered within this many ms. */
@@ -306,7 +315,8 @@ export class Hub<Map extends ChannelMap = Untyped> {
     const json = this.#encode(checked instanceof Promise ? await checked : checked, data);
     const request = this.#request(channel, json, options, scopeId);
     const result = await this.#engineCall(this.engine.publish(request));
-    this.#feeds.get(channel)?.note(result);
+    // A duplicate's position is its original's (or unknown: offset 0), not where the channel stands.
+    if (!result.duplicate) this.#feeds.get(channel)?.note(result);
     return { channel, ...result };
   }
 
@@ -346,7 +356,7 @@ export class Hub<Map extends ChannelMap = Untyped> {
     return Promise.all(
       requests.map(async (request) => {
         const result = await this.#engineCall(this.engine.publish(request));
-        this.#feeds.get(request.channel)?.note(result);
+        if (!result.duplicate) this.#feeds.get(request.channel)?.note(result);
         return { channel: request.channel, ...result };
       }),
     );
@@ -365,6 +375,12 @@ export class Hub<Map extends ChannelMap = Untyped> {
         throw new TidingsError(ErrorCode.invalidField, 'id must be a string of 1-128 characters');
       }
       request.id = id;
+    }
+    const { publisher } = options;
+    if (publisher !== undefined) {
+      if (typeof publisher !== 'string' || publisher === '')
+        throw new TidingsError(ErrorCode.invalidField, 'publisher must be a non-empty string');
+      request.publisher = publisher;
     }
     if (ifOffset !== undefined) {
       if (!Number.isSafeInteger(ifOffset) || ifOffset < 0)

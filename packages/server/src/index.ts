@@ -22,6 +22,7 @@ export {
   type AuthContext,
   type Authenticate,
   type Authorization,
+  type Grant,
   type Identity,
   mayRead,
   mayWrite,
@@ -40,6 +41,8 @@ export type {
   Snapshot,
   StreamListener,
 } from './engine.js';
+export { scopedKey } from './engine.js';
+export type { TrustProxy } from './http/client-address.js';
 export type { Origins } from './http/cors.js';
 export {
   createHub,

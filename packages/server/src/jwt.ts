@@ -73,13 +73,25 @@ export interface JwtAuthOptions {
   clockToleranceSec?: number;
   /** Without a token: `true` (default) refuses the request, `false` lets it in as `anonymous`. */
   required?: boolean;
-  /** The identity of a request without a token when `required` is false. Default `{ id: 'anonymous' }`. */
+  /**
+   * The identity of a request without a token when `required` is false. Default `{ id: 'anonymous' }`.
+   * It is marked `anonymous: true`: limits and idempotency keys then go by the client's address.
+   */
   anonymous?: Identity;
+  /**
+   * Write patterns of a token that has no `channels.write` claim. Default `[]`: such a token only
+   * reads, whatever the server's `publish` option says. `'server'` leaves it to that option instead.
+   */
+  defaultWrite?: string[] | 'server';
 }
 
 /** The claims Tidings reads from a token, beside the registered ones. */
 export interface TidingsClaims extends JwtPayload {
-  /** Channel patterns the holder may subscribe to (`read`) and publish to (`write`). Absent: unrestricted. */
+  /**
+   * Channel patterns the holder may subscribe to (`read`) and publish to (`write`). Without `read`: the
+   * server's `subscribe` option decides (open by default). Without `write`: `jwtAuth`'s `defaultWrite`
+   * (by default none: the token only reads).
+   */
   channels?: { read?: string[]; write?: string[] };
   /** Free-form facts about the holder, passed on as `Identity.info`. */
   info?: Record<string, unknown>;
@@ -101,7 +113,8 @@ const EC_ALGORITHM_BY_CURVE: Record<string, string> = {
 export function jwtAuth(options: JwtAuthOptions): Authenticate {
   const { key, algorithms } = verificationKey(options);
   const required = options.required ?? true;
-  const anonymous: Identity = options.anonymous ?? ANONYMOUS;
+  const anonymous: Identity = { ...(options.anonymous ?? ANONYMOUS), anonymous: true };
+  const defaultWrite = writeDefault(options.defaultWrite);
   const verifyOptions = {
     algorithms,
     ...(options.issuer !== undefined && { issuer: options.issuer }),
@@ -125,7 +138,7 @@ export function jwtAuth(options: JwtAuthOptions): Authenticate {
     } catch (error) {
       throw verificationError(error, token, algorithms, errors, decodeProtectedHeader);
     }
-    return identityFromClaims(payload, options.clockToleranceSec ?? 0);
+    return identityFromClaims(payload, options.clockToleranceSec ?? 0, defaultWrite);
   };
 }
 
@@ -311,18 +324,37 @@ function headerAlgorithm(token: string, decodeProtectedHeader: Jose['decodeProte
   return '(unreadable)';
 }
 
-function identityFromClaims(payload: TidingsClaims, toleranceSec: number): Identity {
+function writeDefault(value: JwtAuthOptions['defaultWrite']): string[] | undefined {
+  if (value === undefined) return [];
+  if (value === 'server') return undefined;
+  if (
+    !Array.isArray(value) ||
+    !value.every((p) => typeof p === 'string' && (isChannelName(p) || isPattern(p)))
+  ) {
+    throw new TidingsError(
+      ErrorCode.invalidField,
+      "jwtAuth defaultWrite must be a list of channel patterns or 'server'",
+    );
+  }
+  return [...value];
+}
+
+function identityFromClaims(
+  payload: TidingsClaims,
+  toleranceSec: number,
+  defaultWrite: string[] | undefined,
+): Identity {
   const reject = (message: string) => new TidingsError(ErrorCode.unauthorized, message);
   if (typeof payload.sub !== 'string' || payload.sub === '') {
     throw reject('token has no subject (sub)');
   }
   let read: string[] | undefined;
-  let write: string[] | undefined;
+  let write = defaultWrite;
   const channels: unknown = payload.channels;
   if (channels !== undefined) {
     if (!isRecord(channels)) throw reject('token claim channels must be an object { read?, write? }');
     read = channelList(channels.read, 'read', reject);
-    write = channelList(channels.write, 'write', reject);
+    write = channelList(channels.write, 'write', reject) ?? defaultWrite;
   }
   const info: unknown = payload.info;
   if (info !== undefined && !isRecord(info)) throw reject('token claim info must be an object');

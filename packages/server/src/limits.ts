@@ -8,9 +8,15 @@ export interface Limits {
   maxMessageBytes: number;
   /** Subscriptions per WebSocket connection or HTTP request. */
   maxSubscriptions: number;
-  /** Open WebSocket, SSE, stream and long-poll connections per identity id. */
+  /**
+   * Open WebSocket, SSE, stream and long-poll connections per identity (anonymous clients: per address)
+   * in this process.
+   */
   maxConnectionsPerIdentity: number;
-  /** Publishes per connection (HTTP: per identity and address): a token bucket. */
+  /**
+   * Publishes per identity (anonymous clients: per address) in this process, over all its connections
+   * and HTTP publishes together: a token bucket.
+   */
   publishRate: { perSecond: number; burst: number };
   /** Output a connection may leave unsent before it is dropped as a slow consumer, bytes. */
   maxBufferedBytes: number;
@@ -24,7 +30,9 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxFrameBytes: Defaults.maxFrameBytes,
   maxMessageBytes: Defaults.maxMessageBytes,
   maxSubscriptions: Defaults.maxSubscriptionsPerConnection,
-  maxConnectionsPerIdentity: Number.POSITIVE_INFINITY,
+  // Many tabs and devices of one user, or the clients of one office behind one address, stay well
+  // below; one identity can no longer hold the whole process's connections.
+  maxConnectionsPerIdentity: 100,
   publishRate: Object.freeze({ perSecond: 100, burst: 200 }),
   maxBufferedBytes: 4 * 1024 * 1024,
   maxLongPollWaitMs: MAX_LONG_POLL_WAIT_MS,
@@ -58,11 +66,11 @@ export class RateLimiter {
   readonly #perMs: number;
   readonly #burst: number;
 
-  constructor(rate: { perSecond: number; burst: number }) {
+  constructor(rate: { perSecond: number; burst: number }, now = Date.now()) {
     this.#burst = rate.burst;
     this.#perMs = rate.perSecond / 1000;
     this.#tokens = rate.burst;
-    this.#at = Date.now();
+    this.#at = now;
   }
 
   /** Takes one token; false when there is none left. */
@@ -80,27 +88,56 @@ export class RateLimiter {
   }
 }
 
-/** Rate limiters by key (HTTP publishes have no connection to hang one on); full buckets are swept. */
+/** Buckets kept at most; past it full ones are swept, then the oldest go. */
+const MAX_BUCKETS = 100_000;
+
+/**
+ * One token bucket per client key (identity, or address), shared by all its connections and HTTP
+ * publishes. A full bucket is the same as none, so full buckets are swept (on the server's tick, and
+ * when the map reaches MAX_BUCKETS); memory stays bounded by the clients that published lately.
+ */
 export class RateLimiters {
   readonly #buckets = new Map<string, RateLimiter>();
-  constructor(readonly rate: { perSecond: number; burst: number }) {}
-
-  take(key: string): boolean {
-    let bucket = this.#buckets.get(key);
-    if (bucket === undefined) {
-      bucket = new RateLimiter(this.rate);
-      this.#buckets.set(key, bucket);
-    }
-    return bucket.take();
+  readonly #max: number;
+  #sweptAt = 0;
+  constructor(
+    readonly rate: { perSecond: number; burst: number },
+    max = MAX_BUCKETS,
+  ) {
+    this.#max = max;
   }
 
-  sweep(): void {
-    const now = Date.now();
+  get size(): number {
+    return this.#buckets.size;
+  }
+
+  take(key: string, now = Date.now()): boolean {
+    let bucket = this.#buckets.get(key);
+    if (bucket === undefined) {
+      if (this.#buckets.size >= this.#max) this.#makeRoom(now);
+      bucket = new RateLimiter(this.rate, now);
+      this.#buckets.set(key, bucket);
+    }
+    return bucket.take(now);
+  }
+
+  sweep(now = Date.now()): void {
+    this.#sweptAt = now;
     for (const [key, bucket] of this.#buckets) if (bucket.full(now)) this.#buckets.delete(key);
+  }
+
+  #makeRoom(now: number): void {
+    // A sweep walks every bucket: at most once a second, so a flood of new keys stays linear.
+    if (now - this.#sweptAt >= 1000) this.sweep(now);
+    // Still full: the oldest bucket goes (its owner starts over with a full one, the price of a bound).
+    if (this.#buckets.size >= this.#max) {
+      const oldest = this.#buckets.keys().next().value;
+      if (oldest !== undefined) this.#buckets.delete(oldest);
+    }
   }
 }
 
-/** Open connections per identity id, for `maxConnectionsPerIdentity`. */
+/** Open connections per client key (identity, or address), for `maxConnectionsPerIdentity`. */
 export class ConnectionCounter {
   readonly #counts = new Map<string, number>();
   constructor(readonly max: number) {}

@@ -11,6 +11,7 @@ import type {
   Snapshot,
   StreamListener,
 } from './engine.js';
+import { scopedKey } from './engine.js';
 import { ListenerRegistry } from './listener-registry.js';
 import { MemoryPresence } from './memory-presence.js';
 
@@ -119,11 +120,12 @@ export class MemoryEngine implements Engine {
 
     // The key is checked before `ifOffset` so that retrying a conditional publish that succeeded
     // returns its result instead of a conflict with itself.
-    if (id !== undefined) {
-      const seen = state.ids.get(id);
+    const key = scopedKey(request);
+    if (key !== undefined) {
+      const seen = state.ids.get(key);
       if (seen !== undefined) {
         if (seen.expiresAt > now) return { ...seen.result, duplicate: true };
-        state.ids.delete(id);
+        state.ids.delete(key);
       }
     }
     if (request.ifOffset !== undefined && request.ifOffset !== state.offset) {
@@ -152,9 +154,9 @@ export class MemoryEngine implements Engine {
     this.#trimByAge(state, now, policy.ttlMs);
 
     const result: PublishResult = { epoch: state.epoch, offset, ts: now, duplicate: false };
-    if (id !== undefined) {
+    if (key !== undefined) {
       pruneIds(state.ids, now);
-      state.ids.set(id, { result, expiresAt: now + policy.idempotencyMs });
+      state.ids.set(key, { result, expiresAt: now + policy.idempotencyMs });
     }
 
     this.#deliver(message);

@@ -11,7 +11,8 @@ import {
   TidingsError,
   type TransportName,
 } from '@tidings/protocol';
-import type { Authenticate, Authorization, Identity } from './auth.js';
+import { type Authenticate, type Authorization, checkGrant, type Identity } from './auth.js';
+import { addressKey, checkTrustProxy, clientAddress, type TrustProxy } from './http/client-address.js';
 import { OriginPolicy, type Origins } from './http/cors.js';
 import { splitUrl } from './http/query.js';
 import { NO_STORE, sendError, sendJson } from './http/respond.js';
@@ -34,9 +35,22 @@ export interface TidingsServerOptions {
   path?: string;
   /** Who a request is. Default: everyone is `{ id: 'anonymous' }`. */
   authenticate?: Authenticate;
-  /** Runs after the identity's `read` patterns allowed the channel (or pattern). Default: allow. */
+  /**
+   * Where clients may subscribe when their identity has no `read` patterns: `true` (default) every
+   * channel, `false` none, or a list of channels and patterns (`['public.>']`). An identity's own `read`
+   * patterns replace this for it.
+   */
+  subscribe?: boolean | string[];
+  /**
+   * Where clients may publish when their identity has no `write` patterns: `false` (default) nowhere,
+   * `true` every channel, or a list of channels and patterns (`['chat.*']`). Closed by default, so a
+   * server that only pushes cannot be written to by any page. An identity's own `write` patterns (from
+   * `authenticate`, or a JWT's `channels.write` claim) replace this for it; `canPublish` runs after.
+   */
+  publish?: boolean | string[];
+  /** Runs after the identity's `read` patterns (or the `subscribe` option) allowed the channel (or pattern). Default: allow. */
   canSubscribe?(identity: Identity, channel: string): boolean | Promise<boolean>;
-  /** Runs after the identity's `write` patterns allowed the channel, with the data to publish. Default: allow. */
+  /** Runs after the identity's `write` patterns (or the `publish` option) allowed the channel, with the data to publish. Default: allow. */
   canPublish?(identity: Identity, channel: string, data: unknown): boolean | Promise<boolean>;
   /**
    * Browser origins allowed to connect (WebSocket `Origin` check) and to call the HTTP endpoints (CORS).
@@ -44,6 +58,12 @@ export interface TidingsServerOptions {
    */
   origins?: Origins;
   limits?: Partial<Limits>;
+  /**
+   * Proxies trusted to tell the client's address in `X-Forwarded-For`, which anonymous clients are
+   * limited by: a hop count (`1`: one reverse proxy in front) or the proxies' addresses. Default: none,
+   * the header is ignored (any client could write it) and the socket's address counts.
+   */
+  trustProxy?: TrustProxy;
   /** Ping an idle connection after this many ms. Default 25000. */
   heartbeatMs?: number;
   /** Told about deliveries, errors and disconnects, for metrics. */
@@ -101,6 +121,7 @@ class Server implements TidingsServer, ServerContext {
   readonly observer: ServerObserver | undefined;
   closing = false;
   readonly #presence: ((channel: string) => boolean)[];
+  readonly #trustProxy: TrustProxy | undefined;
 
   readonly #path: string;
   readonly #websocket: WebSocketTransport;
@@ -117,8 +138,17 @@ class Server implements TidingsServer, ServerContext {
     if (!(this.heartbeatMs > 0))
       throw new TidingsError(ErrorCode.invalidField, 'heartbeatMs must be positive');
     this.authenticate = options.authenticate;
-    this.hooks = { canSubscribe: options.canSubscribe, canPublish: options.canPublish };
+    checkGrant(options.subscribe, 'subscribe');
+    checkGrant(options.publish, 'publish');
+    this.hooks = {
+      subscribe: options.subscribe ?? true,
+      publish: options.publish ?? false,
+      canSubscribe: options.canSubscribe,
+      canPublish: options.canPublish,
+    };
     this.origins = new OriginPolicy(options.origins);
+    checkTrustProxy(options.trustProxy);
+    this.#trustProxy = options.trustProxy;
     this.connectionsPerIdentity = new ConnectionCounter(this.limits.maxConnectionsPerIdentity);
     this.publishLimiters = new RateLimiters(this.limits.publishRate);
     this.observer = options.observer;
@@ -191,6 +221,11 @@ class Server implements TidingsServer, ServerContext {
       count++;
     }
     return count;
+  }
+
+  clientKey(identity: Identity, request: IncomingMessage): string {
+    if (!identity.anonymous) return `user:${identity.id}`;
+    return `address:${addressKey(clientAddress(request, this.#trustProxy))}`;
   }
 
   hasPresence(channel: string): boolean {

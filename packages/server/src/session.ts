@@ -14,7 +14,6 @@ import {
 } from '@tidings/protocol';
 import { authorizePublish, authorizeSubscribe, type Identity, identify } from './auth.js';
 import type { PresenceEvent } from './engine.js';
-import { RateLimiter } from './limits.js';
 import type { Envelope } from './message.js';
 import type { ServerObserver } from './observer.js';
 import type { Scope } from './scope.js';
@@ -89,7 +88,8 @@ export class Session {
   /** While history waits for the client to take what it was sent: settles on drain, or after the grace. */
   #waiting: Promise<void> | undefined;
   readonly #observer: ServerObserver | undefined;
-  #limiter: RateLimiter | undefined;
+  /** Who this client is for limits and idempotency scopes (see ServerContext.clientKey). */
+  readonly #client: string;
   #expiry: NodeJS.Timeout | undefined;
   #ended = false;
 
@@ -104,6 +104,7 @@ export class Session {
     this.#maxBufferedBytes = context.limits.maxBufferedBytes;
     this.#paceBytes = Math.min(PACE_BYTES, Math.floor(this.#maxBufferedBytes / 4));
     this.#observer = context.observer;
+    this.#client = context.clientKey(options.identity, options.request);
     this.#arm();
   }
 
@@ -254,8 +255,7 @@ export class Session {
 
   async publish(frame: PublishFrame): Promise<void> {
     const { id, channel } = frame;
-    this.#limiter ??= new RateLimiter(this.#context.limits.publishRate);
-    if (!this.#limiter.take()) {
+    if (!this.#context.publishLimiters.take(this.#client)) {
       this.fail(new TidingsError(ErrorCode.rateLimited, 'too many publishes: slow down'), id, channel);
       return;
     }
@@ -266,6 +266,7 @@ export class Session {
         ifOffset: frame.ifOffset,
         ttl: frame.ttl,
         echo: frame.echo,
+        publisher: this.#client,
       });
       if (!this.#ended) this.#sink.send(frames.ack(published, id), false);
     } catch (error) {
@@ -329,7 +330,7 @@ export class Session {
     this.#scope.close();
     for (const entry of this.#entries.values()) this.#leave(entry);
     this.#entries.clear();
-    this.#context.connectionsPerIdentity.release(this.identity.id);
+    this.#context.connectionsPerIdentity.release(this.#client);
   }
 
   // Delivery: one bound function per session, no allocation per message.

@@ -128,13 +128,16 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
+// Each integration is exercised with a publish from a client: opened explicitly (closed by default).
+const OPEN = { publish: true } as const;
+
 describe('framework integrations', () => {
   test('node:http', async (t) => {
     const server = createServer((req, res) => {
       if (req.url === '/hello') res.end('hello');
       else res.writeHead(404).end();
     });
-    const tidings = attach(server);
+    const tidings = attach(server, OPEN);
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     closing(t, tidings, () => closeServer(server));
@@ -142,7 +145,7 @@ describe('framework integrations', () => {
   });
 
   test('Express', async (t) => {
-    const tidings = createTidingsServer();
+    const tidings = createTidingsServer(OPEN);
     const app = express();
     app.use(tidingsExpress(tidings));
     app.get('/hello', (_req, res) => {
@@ -156,7 +159,7 @@ describe('framework integrations', () => {
   });
 
   test('Express: a body parser after Tidings still parses the app routes', async (t) => {
-    const tidings = createTidingsServer();
+    const tidings = createTidingsServer(OPEN);
     const app = express();
     app.use(tidingsExpress(tidings));
     app.use(express.json());
@@ -178,7 +181,7 @@ describe('framework integrations', () => {
   });
 
   test('Express: app middleware runs first; a prefixed mount matches the full path', async (t) => {
-    const tidings = createTidingsServer({ path: '/rt/tidings' });
+    const tidings = createTidingsServer({ ...OPEN, path: '/rt/tidings' });
     const app = express();
     app.use((_req, res, next) => {
       res.setHeader('x-app', 'seen');
@@ -203,7 +206,7 @@ describe('framework integrations', () => {
   });
 
   test('attachWebSocket leaves other upgrades to the listeners the server had, until detached', async (t) => {
-    const tidings = createTidingsServer();
+    const tidings = createTidingsServer(OPEN);
     const server = createServer((_req, res) => res.writeHead(404).end());
     const other = new WebSocketServer({ noServer: true });
     other.on('connection', (ws) => ws.send('other'));
@@ -233,7 +236,7 @@ describe('framework integrations', () => {
   });
 
   test('Fastify', async (t) => {
-    const tidings = createTidingsServer();
+    const tidings = createTidingsServer(OPEN);
     // Fastify logs it when it tries to answer a request someone else already answered.
     const logged: { level: number; msg: string }[] = [];
     const stream = { write: (line: string) => logged.push(JSON.parse(line)) };
@@ -259,7 +262,7 @@ describe('framework integrations', () => {
   });
 
   test('Fastify: app.close() ends open streams instead of waiting on them', async (t) => {
-    const tidings = createTidingsServer();
+    const tidings = createTidingsServer(OPEN);
     const app = Fastify();
     await app.register(tidingsFastify, { tidings });
     await app.listen({ port: 0, host: '127.0.0.1' });
@@ -275,7 +278,7 @@ describe('framework integrations', () => {
   });
 
   test('Koa', async (t) => {
-    const tidings = createTidingsServer();
+    const tidings = createTidingsServer(OPEN);
     const app = new Koa();
     app.use(tidingsKoa(tidings));
     app.use(async (ctx, next) => {
@@ -290,7 +293,7 @@ describe('framework integrations', () => {
   });
 
   test('Hono on @hono/node-server', async (t) => {
-    const tidings = createTidingsServer();
+    const tidings = createTidingsServer(OPEN);
     const app = new Hono();
     app.use(tidingsHono(tidings));
     app.get('/hello', (c) => c.text('hello'));

@@ -54,9 +54,25 @@ describe('jwtAuth', () => {
     assert.ok(identity.expiresAt > before + 58_000 && identity.expiresAt <= before + 61_000);
   });
 
-  test('without a channels claim, read and write stay unrestricted (undefined)', async () => {
-    const identity = await jwtAuth({ secret: SECRET })(ctx(await signToken({ sub: 'u' }, SECRET)));
-    assert.deepEqual(identity, { id: 'u' });
+  test('without a channels claim the token reads (server default) and writes nothing, unless defaultWrite says', async () => {
+    const token = await signToken({ sub: 'u' }, SECRET);
+    assert.deepEqual(await jwtAuth({ secret: SECRET })(ctx(token)), { id: 'u', write: [] });
+    // A read-only channels claim is the same: no write claim, no writing.
+    const reader = await signToken({ sub: 'u', channels: { read: ['news'] } }, SECRET);
+    assert.deepEqual(await jwtAuth({ secret: SECRET })(ctx(reader)), { id: 'u', read: ['news'], write: [] });
+    assert.deepEqual(await jwtAuth({ secret: SECRET, defaultWrite: ['chat.*'] })(ctx(token)), {
+      id: 'u',
+      write: ['chat.*'],
+    });
+    // 'server': the server's `publish` option decides, as for an identity without write patterns.
+    assert.deepEqual(await jwtAuth({ secret: SECRET, defaultWrite: 'server' })(ctx(token)), { id: 'u' });
+    // A write claim wins over the default.
+    const writer = await signToken({ sub: 'u', channels: { write: ['a'] } }, SECRET);
+    assert.deepEqual(await jwtAuth({ secret: SECRET, defaultWrite: ['b'] })(ctx(writer)), {
+      id: 'u',
+      write: ['a'],
+    });
+    assert.throws(() => jwtAuth({ secret: SECRET, defaultWrite: ['bad pattern'] }), /defaultWrite/);
   });
 
   test('RS256 with a PEM public key', async () => {
@@ -183,12 +199,16 @@ describe('jwtAuth', () => {
   test('missing token: required (default) refuses, required:false is anonymous', async () => {
     await rejects(jwtAuth({ secret: SECRET })(ctx(undefined)), ErrorCode.unauthorized, /required/);
     await rejects(jwtAuth({ secret: SECRET })(ctx('')), ErrorCode.unauthorized, /required/);
-    assert.deepEqual(await jwtAuth({ secret: SECRET, required: false })(ctx(undefined)), { id: 'anonymous' });
+    assert.deepEqual(await jwtAuth({ secret: SECRET, required: false })(ctx(undefined)), {
+      id: 'anonymous',
+      anonymous: true,
+    });
     const guest = { id: 'guest', read: ['public.>'], write: [] };
-    assert.deepEqual(
-      await jwtAuth({ secret: SECRET, required: false, anonymous: guest })(ctx(undefined)),
-      guest,
-    );
+    // Marked anonymous: limits and idempotency scopes then go by the client's address.
+    assert.deepEqual(await jwtAuth({ secret: SECRET, required: false, anonymous: guest })(ctx(undefined)), {
+      ...guest,
+      anonymous: true,
+    });
     // A bad token is still refused: optional does not mean unchecked.
     await rejects(
       jwtAuth({ secret: SECRET, required: false })(ctx(await signToken({ sub: 'u' }, OTHER_SECRET))),

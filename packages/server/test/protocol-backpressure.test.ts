@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ServerFrame } from '@tidings/protocol';
 import { createHub, type Hub, MemoryEngine } from '@tidings/server';
-import { listen, startServerProcess } from '@tidings/server/testing';
+import { listen, startServerProcess } from '@tidings/testing';
 import WebSocket from 'ws';
 import { getJson, offsets, range, StreamClient, until, WsClient } from './protocol-clients.js';
 

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { isTidingsError } from '@tidings/protocol';
 import { ConfigError } from './config/config-error.js';
 import { loadConfig } from './config/load.js';
-import type { Config } from './config/schema.js';
+import { type Config, weakApiKey } from './config/schema.js';
 import { describeEngine } from './engine/describe-engine.js';
 import { createLogger } from './logger.js';
 import { startedByNpm, watchParent } from './parent-watch.js';
@@ -77,6 +77,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
 
   if (command === 'check') {
     io.out(`${file ?? 'configuration'}: OK (${summary(config)})`);
+    for (const line of warnings(config)) io.err(line);
     return ExitCode.ok;
   }
   return serve(config, io);
@@ -154,5 +155,27 @@ function summary(config: Config): string {
     `api ${config.apiKey === undefined ? 'off (no apiKey)' : `on at ${config.apiPath}`}`,
     `auth ${config.jwt === undefined ? 'none' : config.jwt.secret !== undefined ? 'jwt (secret)' : 'jwt (public key)'}`,
     `hooks ${hooks.length === 0 ? 'none' : hooks.join(', ')}`,
+    `publish ${grantText(config.publish)}`,
+    `subscribe ${grantText(config.subscribe)}`,
   ].join(', ');
+}
+
+function grantText(grant: boolean | string[]): string {
+  if (grant === true) return 'open';
+  if (grant === false) return 'closed';
+  return grant.join(' ');
+}
+
+/** What `check` should say beside OK: settings that work but are risky, or do less than they seem to. */
+function warnings(config: Config): string[] {
+  const out: string[] = [];
+  const weak = config.apiKey === undefined ? undefined : weakApiKey(config.apiKey);
+  if (weak !== undefined)
+    out.push(`warning: apiKey is weak (${weak}); accepted because allowWeakApiKey is true`);
+  if (config.hooks?.publish !== undefined && config.publish === false) {
+    out.push(
+      'warning: hooks.publish is set but publish is false: only identities with write patterns can publish, and the hook only narrows that',
+    );
+  }
+  return out;
 }

@@ -12,7 +12,7 @@ import {
   type TidingsServer,
 } from '@tidings/server';
 import { Api } from './api/api.js';
-import type { Config } from './config/schema.js';
+import { type Config, weakApiKey } from './config/schema.js';
 import { Control } from './control.js';
 import { createEngine } from './engine/create-engine.js';
 import { describeEngine } from './engine/describe-engine.js';
@@ -89,6 +89,9 @@ export async function startStandalone(config: Config, options: StandaloneOptions
       authenticate: access.authenticate,
       canSubscribe: access.canSubscribe,
       canPublish: access.canPublish,
+      publish: config.publish,
+      subscribe: config.subscribe,
+      ...(config.trustProxy !== undefined && { trustProxy: config.trustProxy }),
       limits,
       observer: metrics.observer,
       ...(config.origins !== undefined && { origins: config.origins }),
@@ -169,6 +172,8 @@ export async function startStandalone(config: Config, options: StandaloneOptions
     },
     'listening',
   );
+  const weak = config.apiKey === undefined ? undefined : weakApiKey(config.apiKey);
+  if (weak !== undefined) logger.warn({ reason: weak }, 'weak apiKey accepted (allowWeakApiKey)');
 
   let closing: Promise<void> | undefined;
   const close = () => {

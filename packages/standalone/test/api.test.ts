@@ -15,6 +15,34 @@ const ENDPOINTS: ['GET' | 'POST', string, unknown][] = [
 ];
 
 describe('HTTP API', () => {
+  test("the API's idempotency keys are its own: a browser that uses the documented key first takes nothing", async () => {
+    const { url } = await startInProcess({ publish: true });
+    const browser = await openWs(url);
+    browser.send({ type: 'publish', id: 1, channel: 'orders.42', data: 'forged', key: 'order-42-shipped' });
+    const forged = await browser.next((frame) => frame.id === 1);
+    assert.deepEqual([forged.type, forged.offset, forged.duplicate], ['ack', 1, undefined]);
+    const body = { channel: 'orders.42', data: { status: 'shipped' }, key: 'order-42-shipped' };
+    const real = await api(url, 'POST', '/publish', body);
+    assert.deepEqual([real.status, real.body.offset, real.body.duplicate], [200, 2, undefined]);
+    const retried = await api(url, 'POST', '/publish', body);
+    assert.deepEqual([retried.body.offset, retried.body.duplicate], [2, true]);
+    const history = await api(url, 'GET', '/history?channel=orders.42');
+    assert.deepEqual(
+      (history.body.messages as { data: unknown }[]).map((m) => m.data),
+      ['forged', { status: 'shipped' }],
+    );
+    browser.ws.close();
+  });
+
+  test('client publishing is closed by default; the API always publishes', async () => {
+    const { url } = await startInProcess();
+    const client = await openWs(url);
+    client.send({ type: 'publish', id: 1, channel: 'news', data: 1 });
+    assert.equal((await client.next((frame) => frame.id === 1)).code, 'FORBIDDEN');
+    assert.equal((await api(url, 'POST', '/publish', { channel: 'news', data: 1 })).status, 200);
+    client.ws.close();
+  });
+
   test('every endpoint refuses a missing or wrong key with 401 UNAUTHORIZED, and takes both header forms', async () => {
     const { url } = await startInProcess();
     for (const [method, path, body] of ENDPOINTS) {

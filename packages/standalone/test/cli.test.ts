@@ -43,7 +43,7 @@ describe('tidings serve', () => {
 
   test('environment variables override the file: TIDINGS_API_KEY, TIDINGS_PORT, TIDINGS_LOG_LEVEL', async () => {
     const file = await tempConfig({ ...GOOD, port: 1 });
-    const envKey = 'key-from-the-environment-42';
+    const envKey = 'key-from-the-environment-0123456789-42';
     const server = await serve(['--config', file], {
       TIDINGS_API_KEY: envKey,
       TIDINGS_PORT: '0',
@@ -86,9 +86,34 @@ describe('tidings check and bad configurations (exit 2, one line per wrong field
     assert.equal(result.code, 0, result.stderr);
     assert.equal(
       result.stdout,
-      `${file}: OK (listen 127.0.0.1:0, path /tidings, engine redis redis://127.0.0.1:6379 prefix tidings:, api on at /api, auth none, hooks none)\n`,
+      `${file}: OK (listen 127.0.0.1:0, path /tidings, engine redis redis://127.0.0.1:6379 prefix tidings:, api on at /api, auth none, hooks none, publish closed, subscribe open)\n`,
     );
     assert.ok(!result.stdout.includes('secret'), 'no password from the URL');
+  });
+
+  test('check refuses a weak API key; with allowWeakApiKey it passes with a warning', async () => {
+    const weak = await tempConfig({ ...GOOD, apiKey: ' '.repeat(16) });
+    const refused = await runTidings(['check', '--config', weak]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /config\.apiKey: expected a key without spaces/);
+    const repeated = await tempConfig({ ...GOOD, apiKey: 'a'.repeat(16) });
+    assert.match(
+      (await runTidings(['check', '--config', repeated])).stderr,
+      /config\.apiKey: expected a strong key/,
+    );
+    const allowed = await tempConfig({
+      ...GOOD,
+      apiKey: 'a'.repeat(16),
+      allowWeakApiKey: true,
+      publish: true,
+    });
+    const result = await runTidings(['check', '--config', allowed]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /publish open, subscribe open\)\n$/);
+    assert.equal(
+      result.stderr,
+      'warning: apiKey is weak (shorter than 32 characters); accepted because allowWeakApiKey is true\n',
+    );
   });
 
   const cases: { name: string; config: unknown; env?: Record<string, string>; lines: string[] }[] = [
@@ -107,8 +132,8 @@ describe('tidings check and bad configurations (exit 2, one line per wrong field
       config: { prot: 8080, port: '8080', apiKey: 'short' },
       lines: [
         'config.port: expected an integer from 0 to 65535',
-        'config.apiKey: expected a key of at least 16 characters',
         'config.prot: unknown field',
+        'config.apiKey: expected a strong key (shorter than 32 characters): at least 32 random characters, e.g. `openssl rand -base64 32` (or set allowWeakApiKey: true)',
       ],
     },
     {

@@ -17,6 +17,8 @@ function lines(raw: unknown, env: Record<string, string> = {}): readonly string[
   assert.fail('expected the configuration to be refused');
 }
 
+const STRONG_KEY = 'k3Y-for-the-tests-0123456789abcdefXYZ';
+
 describe('configuration', () => {
   test('defaults: memory engine on 0.0.0.0:8080, /tidings and /api, info logs, API off', () => {
     assert.deepEqual(validateConfig({}), {
@@ -30,6 +32,9 @@ describe('configuration', () => {
       logLevel: 'info',
       shutdownDeadlineMs: 5_000,
       clientScript: true,
+      publish: false,
+      subscribe: true,
+      allowWeakApiKey: false,
     });
   });
 
@@ -76,7 +81,7 @@ describe('configuration', () => {
     const config = validateConfig(
       { jwt: { secret: 'x'.repeat(40), issuer: 'file' }, origins: '*' },
       {
-        TIDINGS_API_KEY: 'k'.repeat(20),
+        TIDINGS_API_KEY: STRONG_KEY,
         TIDINGS_ORIGINS: 'https://a.example, https://b.example',
         TIDINGS_JWT_PUBLIC_KEY: pem.replace(/\n/g, '\\n'),
         TIDINGS_JWT_AUDIENCE: 'app',
@@ -90,7 +95,7 @@ describe('configuration', () => {
         TIDINGS_API_PATH: '/backend',
       },
     );
-    assert.equal(config.apiKey, 'k'.repeat(20));
+    assert.equal(config.apiKey, STRONG_KEY);
     assert.deepEqual(config.origins, ['https://a.example', 'https://b.example']);
     assert.deepEqual(
       config.jwt,
@@ -159,5 +164,53 @@ describe('configuration', () => {
   test('docs/STANDALONE.md documents every environment variable', async () => {
     const doc = await readFile(new URL('../../../docs/STANDALONE.md', import.meta.url), 'utf8');
     for (const name of Object.keys(ENV_VARS)) assert.ok(doc.includes(`\`${name}\``), name);
+  });
+
+  test('API keys: shorter than 32 characters or one repeated character is refused unless allowWeakApiKey', () => {
+    assert.deepEqual(lines({ apiKey: 'aaaaaaaaaaaaaaaa' }), [
+      'config.apiKey: expected a strong key (shorter than 32 characters): at least 32 random characters, e.g. `openssl rand -base64 32` (or set allowWeakApiKey: true)',
+    ]);
+    assert.deepEqual(lines({ apiKey: 'a'.repeat(40) }), [
+      'config.apiKey: expected a strong key (one character repeated): at least 32 random characters, e.g. `openssl rand -base64 32` (or set allowWeakApiKey: true)',
+    ]);
+    // Whitespace can never be sent (headers are trimmed; `apikey <key>` ends at a space): refused always.
+    assert.deepEqual(lines({ apiKey: ' '.repeat(40), allowWeakApiKey: true }), [
+      'config.apiKey: expected a key without spaces or other whitespace',
+    ]);
+    assert.deepEqual(lines({}, { TIDINGS_API_KEY: 'short' }), [
+      'config.apiKey: expected a strong key (shorter than 32 characters): at least 32 random characters, e.g. `openssl rand -base64 32` (or set allowWeakApiKey: true) (from TIDINGS_API_KEY)',
+    ]);
+    assert.equal(validateConfig({ apiKey: 'short', allowWeakApiKey: true }).apiKey, 'short');
+    assert.equal(
+      validateConfig({}, { TIDINGS_API_KEY: 'aaaa', TIDINGS_ALLOW_WEAK_API_KEY: 'true' }).apiKey,
+      'aaaa',
+    );
+    assert.equal(validateConfig({ apiKey: STRONG_KEY }).apiKey, STRONG_KEY);
+  });
+
+  test('publish is closed and subscribe open by default; both take true, false or patterns (file or env)', () => {
+    const defaults = validateConfig({});
+    assert.deepEqual([defaults.publish, defaults.subscribe], [false, true]);
+    const file = validateConfig({ publish: ['chat.*'], subscribe: false, trustProxy: 1 });
+    assert.deepEqual([file.publish, file.subscribe, file.trustProxy], [['chat.*'], false, 1]);
+    const env = validateConfig(
+      {},
+      {
+        TIDINGS_PUBLISH: 'true',
+        TIDINGS_SUBSCRIBE: 'public.>, news',
+        TIDINGS_TRUST_PROXY: '10.0.0.1,10.0.0.2',
+      },
+    );
+    assert.deepEqual(
+      [env.publish, env.subscribe, env.trustProxy],
+      [true, ['public.>', 'news'], ['10.0.0.1', '10.0.0.2']],
+    );
+    assert.deepEqual(lines({ publish: 'yes', trustProxy: ['proxy.local'] }), [
+      'config.publish: expected true, false or a list of channels or patterns such as ["chat.*"]',
+      'config.trustProxy[0]: expected an IP address',
+    ]);
+    assert.deepEqual(lines({ publish: ['bad pattern'] }), [
+      'config.publish[0]: expected a channel name or pattern such as "chat.*"',
+    ]);
   });
 });

@@ -130,14 +130,14 @@ describe('backend hooks', () => {
     assert.equal(wsError.code, 'FORBIDDEN');
     const call = app.calls.find((c) => c.body.channel === 'secret')!;
     assert.equal(call.hook, 'subscribe');
-    assert.deepEqual(call.body.identity, { id: 'anonymous' });
+    assert.deepEqual(call.body.identity, { id: 'anonymous', anonymous: true });
   });
 
   test('publish: the backend sees the data and may refuse it; API publishes do not ask', async () => {
     const app = await backend(({ body }) => ({
       body: { allow: !String((body.data as { text?: string }).text ?? '').includes('spam') },
     }));
-    const { url } = await startInProcess({ hooks: { publish: app.url } });
+    const { url } = await startInProcess({ publish: true, hooks: { publish: app.url } });
     const post = (data: unknown) =>
       fetch(`${url}/tidings/publish`, {
         method: 'POST',

@@ -60,7 +60,7 @@ describe('operations', () => {
   });
 
   test('/metrics: connections, publishes, deliveries, errors and engine latency move with traffic', async () => {
-    const { url } = await startInProcess();
+    const { url } = await startInProcess({ publish: true });
     const before = await metrics(url);
     for (const name of [
       'tidings_connections',

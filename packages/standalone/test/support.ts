@@ -19,7 +19,7 @@ import { type Standalone, type StandaloneOptions, startStandalone } from '../src
 export const BIN = fileURLToPath(new URL('../bin/tidings.js', import.meta.url));
 /** The bin runs the TypeScript sources here, as the rest of the monorepo does (docs/CONTRIBUTING.md). */
 const FROM_SOURCES = ['--conditions=@tidings/source', '--import', import.meta.resolve('tsx')];
-export const API_KEY = 'test-api-key-0123456789';
+export const API_KEY = 'test-api-key-0123456789-abcdefghijk';
 export const REDIS_URL = 'redis://127.0.0.1:6379';
 
 export function uid(): string {

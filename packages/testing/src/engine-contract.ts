@@ -268,6 +268,95 @@ export function engineContract(name: string, setup: EngineContractSetup): void {
         assert.equal(inB.offset, 1);
       });
 
+      test("ids are per publisher: another publisher's id never matches, the same publisher's does", async (t) => {
+        const engine = await open(t);
+        const channel = stem();
+        const key = 'order-42-shipped';
+        // A client takes the key first; the server's own publish (no publisher) is still stored.
+        const client = await engine.publish({
+          channel,
+          data: data('forged'),
+          id: key,
+          publisher: 'user:mallory',
+          policy: POLICY,
+        });
+        const server = await engine.publish({ channel, data: data('real'), id: key, policy: POLICY });
+        const other = await engine.publish({
+          channel,
+          data: data('b'),
+          id: key,
+          publisher: 'user:bob',
+          policy: POLICY,
+        });
+        assert.deepEqual(
+          [client, server, other].map((r) => [r.offset, r.duplicate]),
+          [
+            [1, false],
+            [2, false],
+            [3, false],
+          ],
+        );
+        // Each publisher's retry finds its own original.
+        const retries = [
+          await engine.publish({
+            channel,
+            data: data('x'),
+            id: key,
+            publisher: 'user:mallory',
+            policy: POLICY,
+          }),
+          await engine.publish({ channel, data: data('x'), id: key, policy: POLICY }),
+          await engine.publish({ channel, data: data('x'), id: key, publisher: 'user:bob', policy: POLICY }),
+        ];
+        assert.deepEqual(
+          retries,
+          [client, server, other].map((r) => ({ ...r, duplicate: true })),
+        );
+        // A publisher whose name holds the separator cannot reach into another scope.
+        const tricky = await engine.publish({
+          channel,
+          data: data('t'),
+          id: `${key}`,
+          publisher: '|',
+          policy: POLICY,
+        });
+        assert.equal(tricky.duplicate, false);
+        const read = await engine.read(channel, 0, 10);
+        assert.deepEqual(
+          read.messages.map((m) => m.id),
+          [key, key, key, key],
+        );
+      });
+
+      peerTest("a publisher's ids are shared between engines", async (t) => {
+        const a = await open(t);
+        const b = await openPeer(t);
+        const channel = stem();
+        const first = await a.publish({
+          channel,
+          data: data(1),
+          id: 'k',
+          publisher: 'user:p',
+          policy: POLICY,
+        });
+        const again = await b.publish({
+          channel,
+          data: data(1),
+          id: 'k',
+          publisher: 'user:p',
+          policy: POLICY,
+        });
+        const other = await b.publish({
+          channel,
+          data: data(1),
+          id: 'k',
+          publisher: 'user:q',
+          policy: POLICY,
+        });
+        assert.deepEqual(again, { ...first, duplicate: true });
+        assert.equal(other.duplicate, false);
+      });
+
       peerTest('ids are shared between engines', async (t) => {
         const a = await open(t);
         const b = await openPeer(t);

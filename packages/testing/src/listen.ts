@@ -25,12 +25,13 @@ export interface Listening {
 /**
  * Starts a node:http server on 127.0.0.1, port 0, with a Tidings server attached, for tests:
  * `const srv = await listen({ … }); t.after(srv.close);`. Without `hub`, a new in-memory hub is used
- * (with `limits.maxMessageBytes`); its errors are not logged.
+ * (with `limits.maxMessageBytes`); its errors are not logged. Unlike a real server, clients may publish
+ * unless the options say otherwise (`publish: true` by default): most tests publish from a client.
  */
 export async function listen(options: TidingsServerOptions = {}): Promise<Listening> {
   const hub =
     options.hub ?? createHub({ maxMessageBytes: options.limits?.maxMessageBytes, onError: () => {} });
-  const tidings = createTidingsServer({ ...options, hub });
+  const tidings = createTidingsServer({ publish: true, ...options, hub });
   const server = createServer();
   tidings.attach(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

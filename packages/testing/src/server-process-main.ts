@@ -148,7 +148,12 @@ async function main(): Promise<void> {
     hub,
     heartbeatMs: options.heartbeatMs ?? 1_000,
     presence: options.presence,
-    limits: { publishRate: { perSecond: rate, burst: rate } },
+    // The scenarios' clients publish, and are many anonymous clients of one address.
+    publish: true,
+    limits: {
+      publishRate: { perSecond: rate, burst: rate },
+      maxConnectionsPerIdentity: Number.POSITIVE_INFINITY,
+    },
   });
   const server = createServer();
   tidings.attach(server);

@@ -38,7 +38,13 @@ export async function startServer(options: TestServerOptions = {}): Promise<Test
   let current: { server: Server; stop(): Promise<void> } | undefined;
 
   const start = async () => {
-    const tidings = createTidingsServer({ ...options, hub, heartbeatMs: options.heartbeatMs ?? 1_000 });
+    // The client's tests publish: opened here unless a test says otherwise.
+    const tidings = createTidingsServer({
+      publish: true,
+      ...options,
+      hub,
+      heartbeatMs: options.heartbeatMs ?? 1_000,
+    });
     const app = options.app ?? ((_req: IncomingMessage, res: ServerResponse) => res.writeHead(404).end());
     const server = createServer((req, res) => {
       if (!tidings.handle(req, res)) app(req, res);

@@ -66,7 +66,7 @@ export async function admit(
     if (allowed.length === 0) throw denied.values().next().value;
     if (context.closing) throw shuttingDown();
     if (response.destroyed) return undefined;
-    if (!context.connectionsPerIdentity.acquire(identity.id)) {
+    if (!context.connectionsPerIdentity.acquire(context.clientKey(identity, request))) {
       throw new TidingsError(ErrorCode.tooManyConnections, 'too many connections for this identity');
     }
     return { identity, query: parsed, allowed, denied };

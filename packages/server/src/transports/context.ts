@@ -1,6 +1,6 @@
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { TransportName } from '@tidings/protocol';
-import type { Authenticate, Authorization } from '../auth.js';
+import type { Authenticate, Authorization, Identity } from '../auth.js';
 import type { OriginPolicy } from '../http/cors.js';
 import type { Hub } from '../hub.js';
 import type { ConnectionCounter, Limits, RateLimiters } from '../limits.js';
@@ -27,9 +27,15 @@ export interface ServerContext {
   readonly authenticate: Authenticate | undefined;
   readonly hooks: Authorization;
   readonly origins: OriginPolicy;
+  /** Keyed by `clientKey`. */
   readonly connectionsPerIdentity: ConnectionCounter;
-  /** HTTP publishes, which have no connection to hold a rate limiter. */
+  /** Keyed by `clientKey`: one bucket for all the connections and HTTP publishes of a client. */
   readonly publishLimiters: RateLimiters;
+  /**
+   * Who a client is for limits and idempotency scopes: `user:<id>`, or for an anonymous identity
+   * `address:<address>` (IPv6: its /64), the address as trusted proxies tell it.
+   */
+  clientKey(identity: Identity, request: IncomingMessage): string;
   /** True once close() was called: new connections are refused with SHUTTING_DOWN. */
   readonly closing: boolean;
   readonly observer: ServerObserver | undefined;

@@ -18,7 +18,7 @@ import { limitsHeader } from './size-limits.js';
 
 /**
  * `POST <mount>/publish`: the fields of a `publish` frame as a JSON body, validated exactly like the
- * frame. Rate-limited per identity and address, since there is no connection to count against.
+ * frame. Rate-limited and scoped (idempotency keys) like the identity's connections: see clientKey.
  */
 export async function servePublish(
   context: ServerContext,
@@ -35,7 +35,8 @@ export async function servePublish(
     const { limits } = context;
     const body = await readBody(request, limits.maxFrameBytes, limits.requestTimeoutMs);
     const frame = parseBody(body, request.headers[Header.idempotencyKey]);
-    if (!context.publishLimiters.take(`${identity.id}\n${request.socket.remoteAddress}`)) {
+    const client = context.clientKey(identity, request);
+    if (!context.publishLimiters.take(client)) {
       throw new TidingsError(ErrorCode.rateLimited, 'too many publishes: slow down');
     }
     await authorizePublish(context.hooks, identity, frame.channel, frame.data);
@@ -43,6 +44,7 @@ export async function servePublish(
       id: frame.key,
       ifOffset: frame.ifOffset,
       ttl: frame.ttl,
+      publisher: client,
     });
     sendJson(response, 200, ack(published), headers);
   } catch (error) {

@@ -74,7 +74,7 @@ export class WebSocketTransport {
       this.#wss.handleUpgrade(request, socket, head, (ws) => {
         socket.off('error', noop);
         if (context.closing) refuseSocket(context, ws, shuttingDown());
-        else if (!context.connectionsPerIdentity.acquire(identity.id)) {
+        else if (!context.connectionsPerIdentity.acquire(context.clientKey(identity, request))) {
           refuseSocket(
             context,
             ws,

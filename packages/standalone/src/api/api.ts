@@ -48,6 +48,11 @@ export interface ApiOptions {
 type Handler = (request: IncomingMessage, query: URLSearchParams) => Promise<unknown>;
 
 const NO_STORE = { 'cache-control': 'no-store' };
+/**
+ * The idempotency scope of the API's publishes: apart from every client's (`user:…`, `address:…`) and
+ * from the server code's own, so a key is the API caller's whoever used it elsewhere first.
+ */
+const API_PUBLISHER = 'api';
 
 /**
  * The HTTP API for the app's backend, in any language: publish, broadcast, set state, read history,
@@ -123,6 +128,8 @@ export class Api {
     const body = parseBody(publishBody, await this.#body(request));
     const key = idempotencyKey(request, body.key);
     const published = await this.#options.hub.publish(apiChannel(body.channel), body.data, {
+      // The API's keys are its own: a client that used the same key first takes nothing from it.
+      publisher: API_PUBLISHER,
       ...(key !== undefined && { id: key }),
       ...(body.ttl !== undefined && { ttl: body.ttl }),
       ...(body.ifOffset !== undefined && { ifOffset: body.ifOffset }),
@@ -141,6 +148,7 @@ export class Api {
     } else channels = body.channels!.map(apiChannel);
     const key = idempotencyKey(request, body.key);
     const published = await hub.broadcast(channels, body.data, {
+      publisher: API_PUBLISHER,
       ...(key !== undefined && { id: key }),
       ...(body.ttl !== undefined && { ttl: body.ttl }),
     });

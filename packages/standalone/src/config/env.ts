@@ -10,6 +10,10 @@ export const ENV_VARS = {
   TIDINGS_PATH: 'path',
   TIDINGS_API_PATH: 'apiPath',
   TIDINGS_API_KEY: 'apiKey',
+  TIDINGS_ALLOW_WEAK_API_KEY: 'allowWeakApiKey: true or false',
+  TIDINGS_PUBLISH: 'publish: true, false or a comma-separated list of channels or patterns',
+  TIDINGS_SUBSCRIBE: 'subscribe: true, false or a comma-separated list of channels or patterns',
+  TIDINGS_TRUST_PROXY: 'trustProxy: a number of proxies or a comma-separated list of their addresses',
   TIDINGS_ENGINE: 'engine.type: memory, redis or nats',
   TIDINGS_ENGINE_URL: 'engine.url (redis) or engine.servers (nats, comma-separated)',
   TIDINGS_ENGINE_PREFIX: 'engine.prefix (redis) or engine.subjectPrefix (nats)',
@@ -68,6 +72,12 @@ export function applyOverrides(
   fromEnv('TIDINGS_PATH', ['path']);
   fromEnv('TIDINGS_API_PATH', ['apiPath']);
   fromEnv('TIDINGS_API_KEY', ['apiKey']);
+  fromEnv('TIDINGS_ALLOW_WEAK_API_KEY', ['allowWeakApiKey'], boolean);
+  fromEnv('TIDINGS_PUBLISH', ['publish'], grant);
+  fromEnv('TIDINGS_SUBSCRIBE', ['subscribe'], grant);
+  fromEnv('TIDINGS_TRUST_PROXY', ['trustProxy'], (text) =>
+    /^\s*\d+\s*$/.test(text) ? number(text) : list(text),
+  );
   applyEngine(raw, env, set);
   fromEnv('TIDINGS_ORIGINS', ['origins'], (text) => (text.trim() === '*' ? '*' : list(text)));
   fromEnv('TIDINGS_PRESENCE', ['presence'], list);
@@ -136,6 +146,12 @@ function boolean(text: string): unknown {
   if (['true', '1', 'yes', 'on'].includes(lower)) return true;
   if (['false', '0', 'no', 'off'].includes(lower)) return false;
   return text;
+}
+
+/** true / false, or a list of channels and patterns. */
+function grant(text: string): unknown {
+  const value = boolean(text);
+  return typeof value === 'boolean' ? value : list(text);
 }
 
 function list(text: string): string[] {

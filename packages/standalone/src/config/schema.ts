@@ -1,4 +1,5 @@
 import { createPublicKey } from 'node:crypto';
+import { isIP } from 'node:net';
 import { isChannelName, isPattern } from '@tidings/protocol';
 import { z } from 'zod';
 
@@ -7,7 +8,7 @@ import { z } from 'zod';
 // Objects are strict: a misspelt field is an error, not a setting silently ignored.
 
 const DEFAULT_PORT = 8080;
-const MIN_API_KEY_LENGTH = 16;
+const MIN_API_KEY_LENGTH = 32;
 const MIN_SECRET_BYTES = 32;
 
 function integer(min: number, max: number, what = `an integer from ${min} to ${max}`) {
@@ -87,6 +88,30 @@ const channelPattern = z.string().refine((text) => isChannelName(text) || isPatt
   error: 'expected a channel name or pattern such as "chat.*"',
 });
 
+/** `publish` / `subscribe`: true (every channel), false (none) or a list of channels and patterns. */
+const grant = z.union([z.boolean(), z.array(channelPattern)], {
+  error: 'expected true, false or a list of channels or patterns such as ["chat.*"]',
+});
+
+const trustProxy = z.union(
+  [
+    integer(0, 16, 'a number of proxies from 0 to 16'),
+    z.array(z.string().refine((text) => isIP(text) !== 0, { error: 'expected an IP address' })),
+  ],
+  { error: 'expected a number of proxies (hops) or a list of their IP addresses' },
+);
+
+/** Why an API key is weak, or undefined when it is not (see STANDALONE.md "API key"). */
+export function weakApiKey(key: string): string | undefined {
+  if (key.length < MIN_API_KEY_LENGTH) return `shorter than ${MIN_API_KEY_LENGTH} characters`;
+  if (new Set(key).size === 1) return 'one character repeated';
+  return undefined;
+}
+
+function isWeak(key: unknown): key is string {
+  return typeof key === 'string' && weakApiKey(key) !== undefined;
+}
+
 const limits = z.strictObject({
   maxFrameBytes: positiveInt('a positive number of bytes').optional(),
   maxMessageBytes: positiveInt('a positive number of bytes').optional(),
@@ -158,6 +183,12 @@ const jwt = z
     clockToleranceSec: integer(0, 3600, 'a number of seconds from 0 to 3600').optional(),
     /** false: a request without a token comes in as `anonymous`. */
     required: z.boolean({ error: 'expected true or false' }).optional(),
+    /** Write patterns of a token without a `channels.write` claim: default [] (it only reads), or "server" (the `publish` option decides). */
+    defaultWrite: z
+      .union([z.literal('server'), z.array(channelPattern)], {
+        error: 'expected a list of channels or patterns, or "server"',
+      })
+      .optional(),
   })
   .superRefine((value, context) => {
     const keys = (value.secret === undefined ? 0 : 1) + (value.publicKey === undefined ? 0 : 1);
@@ -236,19 +267,23 @@ export const configSchema = z
       .array(channelPattern, { error: 'expected a list of channels or patterns such as ["chat.*"]' })
       .optional(),
     /**
-     * Publishing by clients (browsers), apart from identities whose `write` claims grant it: `true`
-     * every channel, `false` none, or a list of channels and patterns. The HTTP API always may.
+     * Where clients may publish when their identity has no write patterns (JWT `channels.write`, or the
+     * connect hook's identity): false (default) nowhere, true everywhere, or these channels and patterns.
      */
-    publish: z
-      .union([z.boolean(), z.array(channelPattern)], {
-        error: 'expected true, false or a list of channels or patterns such as ["chat.*"]',
-      })
-      .optional(),
+    publish: grant.default(false),
+    /** Where clients may subscribe when their identity has no read patterns. Default true: everywhere. */
+    subscribe: grant.default(true),
+    /** Proxies trusted to tell the client's address (X-Forwarded-For): a hop count or their addresses. */
+    trustProxy: trustProxy.optional(),
     jwt: jwt.optional(),
     apiKey: z
       .string({ error: `expected a key of at least ${MIN_API_KEY_LENGTH} characters` })
-      .min(MIN_API_KEY_LENGTH, { error: `expected a key of at least ${MIN_API_KEY_LENGTH} characters` })
+      .min(1, { error: `expected a key of at least ${MIN_API_KEY_LENGTH} characters` })
+      // Headers are trimmed and `Authorization: apikey <key>` ends at a space: such a key cannot be sent.
+      .refine((key) => !/\s/.test(key), { error: 'expected a key without spaces or other whitespace' })
       .optional(),
+    /** Accept an apiKey shorter than 32 characters or of one repeated character (tests, local demos). */
+    allowWeakApiKey: z.boolean({ error: 'expected true or false' }).default(false),
     hooks: hooks.optional(),
     logLevel: z
       .enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.map((l) => `"${l}"`).join(', ')}` })
@@ -258,6 +293,13 @@ export const configSchema = z
     shutdownDeadlineMs: integer(0, 600_000, 'a number of milliseconds from 0 to 600000').default(5_000),
     /** Serve the browser client as `/tidings.js` (a plain script defining `Tidings`). */
     clientScript: z.boolean({ error: 'expected true or false' }).default(true),
+  })
+  .refine((config) => config.allowWeakApiKey === true || !isWeak(config.apiKey), {
+    path: ['apiKey'],
+    // Told beside the other fields' errors, not only once they are fixed.
+    when: (payload) => isWeak((payload.value as { apiKey?: unknown } | undefined)?.apiKey),
+    error: (issue) =>
+      `expected a strong key (${weakApiKey((issue.input as { apiKey: string }).apiKey)}): at least ${MIN_API_KEY_LENGTH} random characters, e.g. \`openssl rand -base64 32\` (or set allowWeakApiKey: true)`,
   })
   .superRefine((config, context) => {
     // The client endpoints, the API and the operations endpoints share one port: no path may hide another.

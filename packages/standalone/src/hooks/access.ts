@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { ErrorCode, matchesPattern, TidingsError } from '@tidings/protocol';
+import { ErrorCode, TidingsError } from '@tidings/protocol';
 import { ANONYMOUS, type Authenticate, type Identity, jwtAuth } from '@tidings/server';
 import type { Config, JwtConfig } from '../config/schema.js';
 import type { Logger } from '../logger.js';
@@ -59,20 +59,10 @@ export function createAccess(config: Config, hooks: BackendHooks | undefined, lo
     },
     async canPublish(identity, channel, data) {
       if (isReserved(channel)) return false;
-      if (!publishOpen(config.publish, identity, channel)) return false;
       if (!hooks?.has('publish')) return true;
       return (await decide('publish', { identity, channel, data })).allow;
     },
   };
-}
-
-/**
- * The `publish` setting: a list (or `false`) restricts clients to those channels, unless their
- * identity carries `write` claims (already checked by the server, so they decide).
- */
-function publishOpen(setting: Config['publish'], identity: Identity, channel: string): boolean {
-  if (setting === undefined || setting === true || identity.write !== undefined) return true;
-  return setting !== false && setting.some((pattern) => matchesPattern(pattern, channel));
 }
 
 function jwtOptions(config: JwtConfig): Parameters<typeof jwtAuth>[0] {
@@ -84,6 +74,7 @@ function jwtOptions(config: JwtConfig): Parameters<typeof jwtAuth>[0] {
     ...(config.audience !== undefined && { audience: config.audience }),
     ...(config.clockToleranceSec !== undefined && { clockToleranceSec: config.clockToleranceSec }),
     ...(config.required !== undefined && { required: config.required }),
+    ...(config.defaultWrite !== undefined && { defaultWrite: config.defaultWrite }),
   };
 }
 
