@@ -44,7 +44,9 @@ export {
 } from './hub.js';
 export { type JwtAuthOptions, jwtAuth, signToken, type TidingsClaims } from './jwt.js';
 export { DEFAULT_LIMITS, type Limits } from './limits.js';
+export { ListenerRegistry } from './listener-registry.js';
 export { MemoryEngine } from './memory-engine.js';
+export { MemoryPresence } from './memory-presence.js';
 export type { Message } from './message.js';
 export type { ServerObserver } from './observer.js';
 export { DEFAULT_RETENTION, type RetentionConfig } from './retention.js';

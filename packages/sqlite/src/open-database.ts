@@ -1,0 +1,125 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { ErrorCode, TidingsError } from '@tidings/protocol';
+import Database from 'better-sqlite3';
+
+/**
+ * How hard a commit waits for the disk. With WAL, `normal` writes each commit to the WAL file without
+ * an fsync: a crash of the process (`kill -9`, OOM) loses nothing acknowledged, since the operating
+ * system has the data, but a power loss or kernel crash can lose the last commits. `full` fsyncs the
+ * WAL on every commit, so an acknowledged publish also survives a power loss, at the cost of one fsync
+ * per publish.
+ */
+export type Synchronous = 'normal' | 'full';
+
+/** The schema this code reads and writes; a file of another version is refused, never guessed at. */
+export const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE channels (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  epoch TEXT NOT NULL,
+  -- The last offset given out: stored in the same transaction as the message that took it, so a
+  -- restart continues after it and never gives an offset twice.
+  last_offset INTEGER NOT NULL,
+  last_active INTEGER NOT NULL,
+  -- The policy of the last publish or snapshot (NULL until one), which the sweep applies.
+  size INTEGER,
+  ttl_ms INTEGER,
+  idempotency_ms INTEGER
+);
+CREATE TABLE messages (
+  channel_id INTEGER NOT NULL,
+  offset INTEGER NOT NULL,
+  ts INTEGER NOT NULL,
+  data TEXT NOT NULL,
+  id TEXT,
+  expires_at INTEGER,
+  origin TEXT,
+  PRIMARY KEY (channel_id, offset)
+) WITHOUT ROWID;
+CREATE TABLE snapshots (
+  channel_id INTEGER PRIMARY KEY,
+  offset INTEGER NOT NULL,
+  ts INTEGER NOT NULL,
+  data TEXT NOT NULL
+);
+CREATE TABLE idempotency_keys (
+  channel_id INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  offset INTEGER NOT NULL,
+  ts INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (channel_id, key)
+) WITHOUT ROWID;
+CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
+`;
+
+/** Another process (or another engine in this one) has the file open: its positions are not ours to change. */
+export class DatabaseLockedError extends TidingsError {
+  readonly path: string;
+
+  constructor(path: string, cause: unknown) {
+    super(
+      ErrorCode.engineUnavailable,
+      `tidings: ${path} is in use by another Tidings process; one file serves one process (stop the other, or give this one its own data directory)`,
+      { path },
+      { cause },
+    );
+    this.path = path;
+  }
+}
+
+function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
+}
+
+/**
+ * Opens (creating if needed) the engine's one file in WAL mode and takes an exclusive lock on it for
+ * as long as it stays open. The lock is SQLite's own (`locking_mode = EXCLUSIVE`): the operating system
+ * releases it when the process dies, so a `kill -9` leaves no stale lock behind, and a second opener
+ * fails at once with DatabaseLockedError instead of waiting or writing beside the first.
+ */
+export function openDatabase(file: string, synchronous: Synchronous): Database.Database {
+  const path = file === ':memory:' ? file : resolve(file);
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  // No busy timeout: the lock is held for the owner's lifetime, so waiting would only delay the error.
+  const db = new Database(path, { timeout: 0 });
+  try {
+    db.pragma('locking_mode = EXCLUSIVE');
+    // In exclusive mode WAL keeps its index in process memory (no -shm file): nothing outside this
+    // process can read it, which is what the lock promises anyway.
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    // An exclusive write transaction takes the lock now rather than at the first publish.
+    db.exec('BEGIN EXCLUSIVE');
+    try {
+      migrate(db, path);
+      db.exec('COMMIT');
+    } catch (error) {
+      db.exec('ROLLBACK');
+      throw error;
+    }
+  } catch (error) {
+    db.close();
+    if (isBusy(error)) throw new DatabaseLockedError(path, error);
+    throw error;
+  }
+  return db;
+}
+
+function migrate(db: Database.Database, path: string): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version === SCHEMA_VERSION) return;
+  if (version !== 0) {
+    throw new TidingsError(
+      ErrorCode.internal,
+      `tidings: ${path} has schema version ${version}; this version of @tidings/sqlite reads ${SCHEMA_VERSION}`,
+      { path, version },
+    );
+  }
+  db.exec(SCHEMA);
+  db.pragma(`user_version = ${SCHEMA_VERSION}`);
+}
