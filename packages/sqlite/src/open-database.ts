@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ErrorCode, TidingsError } from '@tidings/protocol';
 import Database from 'better-sqlite3';
+import { beginSession } from './session.js';
 
 /**
  * How hard a commit waits for the disk. With WAL, `normal` writes each commit to the WAL file without
@@ -54,6 +55,11 @@ CREATE TABLE idempotency_keys (
   PRIMARY KEY (channel_id, key)
 ) WITHOUT ROWID;
 CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
+-- The session bookkeeping of session.ts: whether the file was closed cleanly, on which boot, how synced.
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
 `;
 
 /** Another process (or another engine in this one) has the file open: its positions are not ours to change. */
@@ -92,16 +98,20 @@ export function openDatabase(file: string, synchronous: Synchronous): Database.D
     // In exclusive mode WAL keeps its index in process memory (no -shm file): nothing outside this
     // process can read it, which is what the lock promises anyway.
     db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    // The opening transaction is always fsynced: the session it records must be on disk before any
+    // publish of this session is.
+    db.pragma('synchronous = FULL');
     // An exclusive write transaction takes the lock now rather than at the first publish.
     db.exec('BEGIN EXCLUSIVE');
     try {
       migrate(db, path);
+      beginSession(db, synchronous);
       db.exec('COMMIT');
     } catch (error) {
       db.exec('ROLLBACK');
       throw error;
     }
+    db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
   } catch (error) {
     db.close();
     if (isBusy(error)) throw new DatabaseLockedError(path, error);

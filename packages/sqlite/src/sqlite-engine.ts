@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { ErrorCode, type Position, patternMatcher, TidingsError } from '@tidings/protocol';
 import {
   type Engine,
@@ -14,16 +13,20 @@ import {
   type StreamListener,
 } from '@tidings/server';
 import type Database from 'better-sqlite3';
+import { newEpoch } from './epoch.js';
 import { openDatabase, type Synchronous } from './open-database.js';
+import { endSession } from './session.js';
 import { type ChannelRow, Store } from './store.js';
 
 export interface SqliteEngineOptions {
   /** The database file, created with its directory if missing (`:memory:` for a throwaway one). */
   path: string;
   /**
-   * `full` (the default) fsyncs every commit: an acknowledged publish survives a power loss.
-   * `normal` survives a crash of the process but may lose the last commits on a power loss; it
-   * publishes faster (see BENCHMARKS.md).
+   * How hard each publish waits for the disk (see `Synchronous`). `normal` (the default): an
+   * acknowledged publish survives a crash or `kill -9` of the process; a power loss may lose the last
+   * ones, and then every channel starts a new epoch on the next open, so clients get a reset rather than
+   * reused offsets. `full`: it also survives a power loss, at one fsync per publish (about 60× slower on
+   * this project's CI disk, see BENCHMARKS.md).
    */
   synchronous?: Synchronous;
   /** Clock in ms since the Unix epoch; tests inject one to move time by hand. */
@@ -38,10 +41,6 @@ export interface SqliteEngineOptions {
 
 const DEFAULT_SWEEP_INTERVAL_MS = 10_000;
 const DEFAULT_IDLE_TTL_MS = 300_000;
-
-function newEpoch(): string {
-  return randomBytes(9).toString('base64url');
-}
 
 function defaultListenerError(error: unknown): void {
   console.error('tidings: a SQLite engine listener threw', error);
@@ -74,7 +73,7 @@ export class SqliteEngine implements Engine {
 
   constructor(options: SqliteEngineOptions) {
     this.path = options.path;
-    this.#db = openDatabase(options.path, options.synchronous ?? 'full');
+    this.#db = openDatabase(options.path, options.synchronous ?? 'normal');
     this.#store = new Store(this.#db);
     this.#now = options.now ?? Date.now;
     this.#idleTtlMs = options.idleTtlMs ?? DEFAULT_IDLE_TTL_MS;
@@ -241,8 +240,13 @@ export class SqliteEngine implements Engine {
     this.#listeners.clear();
     this.#rows.clear();
     this.#presence.close();
-    // Closing checkpoints the WAL into the main file and releases the lock.
-    this.#db.close();
+    // Closing checkpoints the WAL into the main file, with an fsync whatever `synchronous` says, so
+    // the clean mark is as durable as everything before it; then the lock is released.
+    try {
+      endSession(this.#db);
+    } finally {
+      this.#db.close();
+    }
   }
 
   #assertOpen(): void {
