@@ -69,7 +69,7 @@ export class DatabaseLockedError extends TidingsError {
   constructor(path: string, cause: unknown) {
     super(
       ErrorCode.engineUnavailable,
-      `tidings: ${path} is in use by another Tidings process; one file serves one process (stop the other, or give this one its own data directory)`,
+      `${path} is in use by another Tidings process; one file serves one process (stop the other, or give this one its own data directory)`,
       { path },
       { cause },
     );
@@ -132,7 +132,7 @@ function migrate(db: Database.Database, path: string): void {
   if (version !== 0) {
     throw new TidingsError(
       ErrorCode.internal,
-      `tidings: ${path} has schema version ${version}; this version of @tidings/sqlite reads ${SCHEMA_VERSION}`,
+      `${path} has schema version ${version}; this version of @tidings/sqlite reads ${SCHEMA_VERSION}`,
       { path, version },
     );
   }
