@@ -19,7 +19,7 @@ function quantile(sorted: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN;
 }
 
-async function measure(name: string, engine: Engine): Promise<void> {
+async function measure(name: string, engine: Engine): Promise<number> {
   const latencies: number[] = [];
   const start = performance.now();
   const end = start + seconds * 1_000;
@@ -37,6 +37,22 @@ async function measure(name: string, engine: Engine): Promise<void> {
   const p50 = quantile(sorted, 0.5).toFixed(3);
   const p99 = quantile(sorted, 0.99).toFixed(3);
   console.log(`| ${name} | ${rate} | ${p50} | ${p99} |`);
+  return n;
+}
+
+/** Reopening a file after a run, and reading every channel's retained history: what a restart costs. */
+async function reopen(path: string, published: number): Promise<void> {
+  const start = performance.now();
+  const engine = new SqliteEngine({ path });
+  const opened = performance.now();
+  let messages = 0;
+  for (let c = 0; c < CHANNELS; c++) messages += (await engine.read(`bench.${c}`, 0, 1_000)).messages.length;
+  const read = performance.now();
+  await engine.close();
+  console.log(
+    `\nReopen after ${published.toLocaleString('en')} publishes: open ${(opened - start).toFixed(1)} ms, ` +
+      `catch-up read of ${messages} retained messages over ${CHANNELS} channels ${(read - opened).toFixed(1)} ms`,
+  );
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'tidings-bench-'));
@@ -45,14 +61,16 @@ try {
   console.log(`${m.nproc} × ${m.cpu}, Node ${m.node}, commit ${m.commit}, ${seconds} s each, dir ${dir}\n`);
   console.log('| engine | publishes/s | p50 ms | p99 ms |\n|---|---:|---:|---:|');
   await measure('memory', new MemoryEngine());
-  await measure(
+  const normal = join(dir, 'normal.db');
+  const published = await measure(
     'sqlite, synchronous=normal',
-    new SqliteEngine({ path: join(dir, 'normal.db'), synchronous: 'normal' }),
+    new SqliteEngine({ path: normal, synchronous: 'normal' }),
   );
   await measure(
     'sqlite, synchronous=full',
     new SqliteEngine({ path: join(dir, 'full.db'), synchronous: 'full' }),
   );
+  await reopen(normal, published);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
