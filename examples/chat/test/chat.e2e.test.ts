@@ -106,6 +106,48 @@ describe('chat in Chromium', { skip }, () => {
     await page.close();
   });
 
+  for (const transport of ['websocket', 'sse', 'longpoll'] as const) {
+    test(`a message too large fails alone, unsent; the next one arrives (${transport})`, async (t) => {
+      const chat = await startChat();
+      t.after(() => chat.close());
+      const page = await openChat(browser, chat.url, 'Alice', transport);
+      await page.evaluate(() => {
+        const w = window as unknown as { states: string[]; client?: unknown };
+        w.states = [];
+        new MutationObserver(() => {
+          w.states.push(document.getElementById('status')!.dataset.state!);
+        }).observe(document.getElementById('status')!, { attributes: true });
+      });
+      for (const kib of [200, 600]) {
+        const big = 'x'.repeat(kib * 1024);
+        await page.evaluate((text) => {
+          (document.getElementById('text') as HTMLTextAreaElement).value = text;
+        }, big);
+        await page.click('button[type=submit]');
+        await page.waitForFunction(
+          () => /could not send/.test(document.getElementById('status')!.textContent!),
+          undefined,
+          {
+            timeout: 15_000,
+          },
+        );
+        assert.match((await page.textContent('#status')) ?? '', /over the server's limit/);
+        // The text stays in the box, for the user to shorten.
+        assert.equal(await page.$eval('#text', (el) => (el as HTMLTextAreaElement).value.length), big.length);
+        await page.evaluate(() => {
+          document.getElementById('status')!.textContent = '';
+        });
+      }
+      await page.fill('#text', 'small enough');
+      await page.click('button[type=submit]');
+      assert.deepEqual(await waitForLines(page, 1), ['Alice: small enough']);
+      const states = await page.evaluate(() => (window as unknown as { states: string[] }).states);
+      assert.ok(!states.includes('connecting'), `no reconnect: ${states}`);
+      assert.equal((await chat.hub.position('chat')).offset, 1, 'only the small message was published');
+      await page.close();
+    });
+  }
+
   test('a newcomer sees the earlier messages on join', async (t) => {
     const chat = await startChat();
     t.after(() => chat.close());

@@ -2,6 +2,10 @@ import {
   type AckFrame,
   assertChannelName,
   assertChannelOrPattern,
+  type ChannelMap,
+  type ChannelOf,
+  type Chosen,
+  type DataOf,
   DEFAULT_MOUNT_PATH,
   Defaults,
   ErrorCode,
@@ -18,6 +22,7 @@ import {
   type SinceSpec,
   TidingsError,
   TransportName,
+  type Untyped,
 } from '@tidings/protocol';
 import { type Backoff, exponentialBackoff } from './backoff.js';
 import { Emitter } from './emitter.js';
@@ -25,6 +30,7 @@ import { Persistence, type StorageLike } from './persistence.js';
 import { randomKey } from './random-key.js';
 import { nextRequestId } from './request-id.js';
 import { RetryTimer } from './retry-timer.js';
+import { DEFAULT_SIZE_LIMITS, type SizeLimits, sizeError } from './size-limits.js';
 import { type MessageHandler, Subscription, type SubscriptionOwner } from './subscription.js';
 import type { CloseInfo, Platform, Transport, TransportHost, TransportKind } from './transport.js';
 import { longpoll } from './transports/longpoll.js';
@@ -112,14 +118,19 @@ interface PendingPublish {
   resolve(result: PublishResult): void;
   reject(error: TidingsError): void;
   tries: number;
+  /** The connection it was last sent on. */
+  sentOn?: Connection;
 }
 
 /**
  * A connection to a Tidings server that stays up: it picks a transport (falling back when one cannot
  * connect), reconnects with backoff, resumes every subscription from its position, and sends publishes
- * when it can, each once.
+ * when it can, each once. `Map` types each channel's data (see `connect`); without it, data is `unknown`.
  */
-export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
+export class Client<Map extends ChannelMap = Untyped>
+  extends Emitter<ClientEvents>
+  implements SubscriptionOwner
+{
   #state: ClientState = 'connecting';
   #transport: TransportName;
   #connection: Connection | undefined;
@@ -133,6 +144,8 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
   readonly #subscriptions = new Map<string, Subscription>();
   readonly #pending = new Map<number, PendingPublish>();
   readonly #asks = new Set<PendingAsk>();
+  /** What the server accepts, as it last said. */
+  #limits: SizeLimits | undefined;
   readonly #root: string;
   readonly #names: TransportName[];
   readonly #platform: Platform;
@@ -187,9 +200,9 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
    * Subscribes `handler` to a channel, or a pattern (`chat.*`, `chat.>`). It sees each message once,
    * in order, across reconnects. Throws a TidingsError for a bad name or a channel already subscribed.
    */
-  subscribe<T = unknown>(
-    channel: string,
-    handler: MessageHandler<T>,
+  subscribe<T = never, C extends ChannelOf<Map> = ChannelOf<Map>>(
+    channel: C,
+    handler: MessageHandler<Chosen<NoInfer<T>, DataOf<Map, C>>>,
     options: SubscribeOptions = {},
   ): Subscription {
     this.#assertOpen();
@@ -219,9 +232,15 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
   /**
    * Publishes `data`; resolves once the server stored it. Waits while disconnected, and is sent again
    * after a reconnect with the same idempotency key, so it is stored once. Rejects with a TidingsError
-   * on an error that retrying cannot fix (FORBIDDEN, CONFLICT, …).
+   * on an error that retrying cannot fix (FORBIDDEN, CONFLICT, INVALID_DATA when the server's schema
+   * refuses the data: `error.details.issues` says why), and without sending it when it is over the
+   * server's size limits (MESSAGE_TOO_LARGE) or not JSON (NOT_SERIALIZABLE).
    */
-  publish(channel: string, data: unknown, options: PublishOptions = {}): Promise<PublishResult> {
+  publish<C extends ChannelOf<Map>>(
+    channel: C,
+    data: DataOf<Map, C>,
+    options: PublishOptions = {},
+  ): Promise<PublishResult> {
     return new Promise((resolve, reject) => {
       this.#assertOpen();
       assertChannelName(channel);
@@ -236,9 +255,28 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
         ttl,
         echo,
       };
-      this.#pending.set(frame.id, { frame, resolve, reject, tries: 0 });
-      if (this.#state === 'connected') this.#connection!.transport!.publish(frame);
+      const pending: PendingPublish = { frame, resolve, reject, tries: 0 };
+      this.#pending.set(frame.id, pending);
+      if (this.#state === 'connected') this.#send(pending);
+      // Checked when sent, against what the server will have said by then.
+      else if (this.#limits) this.#check(pending);
     });
+  }
+
+  /** Sends a pending publish on the current connection, unless it is over the limits the server gave. */
+  #send(pending: PendingPublish): void {
+    if (!this.#check(pending)) return;
+    pending.sentOn = this.#connection;
+    this.#connection!.transport!.publish(pending.frame);
+  }
+
+  /** False (and the publish rejected) when the server cannot take it. */
+  #check(pending: PendingPublish): boolean {
+    const error = sizeError(pending.frame, this.#limits ?? DEFAULT_SIZE_LIMITS);
+    if (!error) return true;
+    this.#pending.delete(pending.frame.id);
+    pending.reject(error);
+    return false;
   }
 
   /**
@@ -311,6 +349,9 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
       },
       channels: () => Array.from(this.#subscriptions.values(), (subscription) => subscription.spec()),
       open: (heartbeat) => live() && this.#opened(connection, heartbeat),
+      limits: (limits) => {
+        if (live()) this.#limits = { ...DEFAULT_SIZE_LIMITS, ...this.#limits, ...limits };
+      },
       frame: (frame) => live() && this.#frame(frame),
       close: (info) => live() && this.#lost(info),
     };
@@ -333,7 +374,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
     this.#retry.reset();
     if (this.#persistence) this.#persistence.transport = connection.name;
     this.#worked = connection.name;
-    for (const { frame } of this.#pending.values()) connection.transport!.publish(frame);
+    for (const pending of this.#pending.values()) this.#send(pending);
     this.#setState('connected');
     for (const ask of this.#asks) this.#ask(ask);
   }
@@ -343,6 +384,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
     const connection = this.#connection;
     if (!connection) return;
     this.#drop();
+    if (info.frameTooLarge) this.#tooLarge(connection);
     for (const subscription of this.#subscriptions.values()) subscription.interrupt();
     if (info.code) {
       const error = new TidingsError(info.code as ErrorCode, info.message || info.code);
@@ -359,6 +401,23 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
     }
     this.#setState('connecting');
     this.#retry.schedule();
+  }
+
+  /**
+   * The server closed the connection on a frame too large to read (WebSocket 1009): the largest
+   * publish sent on it and not answered is that frame, or one as large. It fails instead of being
+   * sent again after the reconnect, which would close that connection too, and the next, for ever.
+   */
+  #tooLarge(connection: Connection): void {
+    let largest: { pending: PendingPublish; bytes: number } | undefined;
+    for (const pending of this.#pending.values()) {
+      if (pending.sentOn !== connection) continue;
+      const bytes = JSON.stringify(pending.frame).length;
+      if (!largest || bytes > largest.bytes) largest = { pending, bytes };
+    }
+    if (!largest) return;
+    this.#pending.delete(largest.pending.frame.id);
+    largest.pending.reject(new TidingsError(ErrorCode.frameTooLarge, 'closed by the server: too large'));
   }
 
   #frame(frame: ServerFrame): void {
@@ -437,9 +496,7 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
       // Sent again with the same key: if the first did get stored, the server answers with its result.
       setTimeout(
         () => {
-          if (this.#pending.get(id) === pending && this.#state === 'connected') {
-            this.#connection!.transport!.publish(pending.frame);
-          }
+          if (this.#pending.get(id) === pending && this.#state === 'connected') this.#send(pending);
         },
         this.#backoff(++pending.tries),
       );
@@ -497,7 +554,11 @@ export class Client extends Emitter<ClientEvents> implements SubscriptionOwner {
   }
 }
 
-/** Connects to a Tidings server, e.g. `connect('https://example.com')` (mounted at `/tidings`). */
-export function connect(url: string, options?: ClientOptions): Client {
-  return new Client(url, options);
+/**
+ * Connects to a Tidings server, e.g. `connect('https://example.com')` (mounted at `/tidings`).
+ * `connect<{ chat: ChatLine; 'orders.*': Order }>(url)` types each channel's data: the same map as the
+ * server's `createHub<…>()`, shared as a type, so no server code comes along.
+ */
+export function connect<Map extends ChannelMap = Untyped>(url: string, options?: ClientOptions): Client<Map> {
+  return new Client<Map>(url, options);
 }

@@ -1,5 +1,16 @@
-import { ContentType, Endpoint, type PublishFrame, type ServerFrame } from '@tidings/protocol';
+import {
+  ContentType,
+  Endpoint,
+  ErrorCode,
+  FrameType,
+  Header,
+  type PublishFrame,
+  type ServerFrame,
+} from '@tidings/protocol';
+import { parseSizeLimits } from './size-limits.js';
 import type { TransportHost } from './transport.js';
+
+const PAYLOAD_TOO_LARGE = 413;
 
 /**
  * Publishes with `POST /publish`, the HTTP transports' way, and hands the `ack` or `error` back as the
@@ -12,9 +23,18 @@ export function httpPublish(host: TransportHost, { type, id, ...body }: PublishF
     headers: { 'content-type': ContentType.json },
     body: JSON.stringify(body),
   })
-    .then((response) => response.json())
+    .then(async (response): Promise<ServerFrame> => {
+      host.limits(parseSizeLimits(response.headers.get(Header.limits)));
+      try {
+        return await response.json();
+      } catch (error) {
+        // A proxy's own "too large" page: sending it again cannot help.
+        if (response.status !== PAYLOAD_TOO_LARGE) throw error;
+        return { type: FrameType.error, code: ErrorCode.frameTooLarge, message: '413' };
+      }
+    })
     .then(
-      (frame: ServerFrame) => host.frame({ ...frame, id } as ServerFrame),
+      (frame) => host.frame({ ...frame, id } as ServerFrame),
       () => host.close(),
     );
 }

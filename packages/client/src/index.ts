@@ -1,4 +1,6 @@
 export {
+  type ChannelMap,
+  type DataOf,
   type ErrorAction,
   ErrorCode,
   errorAction,
@@ -6,6 +8,7 @@ export {
   type Position,
   type PresenceMember,
   type SinceSpec,
+  type Strict,
   TidingsError,
   TransportName,
 } from '@tidings/protocol';

@@ -1,8 +1,18 @@
-import { decodeCursor, ErrorCode, FrameType, isPattern, Query, type ServerFrame } from '@tidings/protocol';
+import {
+  decodeCursor,
+  ErrorCode,
+  FrameType,
+  Header,
+  isPattern,
+  isPosition,
+  Query,
+  type ServerFrame,
+} from '@tidings/protocol';
 import { channelQuery } from './channel-query.js';
 import { httpError, refuseChannels } from './http-error.js';
 import { httpPresence } from './http-presence.js';
 import { httpPublish } from './http-publish.js';
+import { parseSizeLimits } from './size-limits.js';
 import type { Transport, TransportHost } from './transport.js';
 
 interface PollAnswer {
@@ -63,6 +73,7 @@ export function polling(host: TransportHost, endpoint: string, interval: number,
         if (channelQuery(host.channels()).channels.join() !== query.channels.join()) return next(0);
         return host.close();
       }
+      host.limits(parseSizeLimits(response.headers.get(Header.limits)));
       answer = (await response.json()) as PollAnswer;
       cursor = decodeCursor(answer.cursor);
     } catch {
@@ -72,14 +83,23 @@ export function polling(host: TransportHost, endpoint: string, interval: number,
     if (mine !== controller) return;
     first = false;
     host.open();
-    // An answer carries no `subscribed` frames: each channel starts just before its first frame, or
-    // at the answer's cursor, which also moves every channel past what the frames covered.
+    // An answer carries no `subscribed` frames; they are put back where the streaming transports get
+    // them from the server, so the subscription sees the same events in the same order on every
+    // transport. A channel asked from a position starts there (a `reset` may follow, as on a stream);
+    // one asked from `now` or `snapshot` just before its first frame, or at the answer's cursor, which
+    // also moves every channel past what the frames covered.
     const started = new Set<string>();
     for (const frame of answer.frames) {
       if ('epoch' in frame && !started.has(frame.channel)) {
         started.add(frame.channel);
+        const { channel, epoch } = frame;
+        const asked = specs.find((spec) => spec.channel === channel)?.since;
         const offset = frame.type === FrameType.message ? frame.offset - 1 : frame.offset;
-        host.frame({ type: FrameType.subscribed, channel: frame.channel, epoch: frame.epoch, offset });
+        host.frame({
+          type: FrameType.subscribed,
+          channel,
+          ...(isPosition(asked) ? asked : { epoch, offset }),
+        });
       }
       host.frame(frame);
     }

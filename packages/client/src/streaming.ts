@@ -6,7 +6,7 @@ import { httpPublish } from './http-publish.js';
 import type { Transport, TransportHost } from './transport.js';
 
 export interface StreamEvents {
-  open(): void;
+  /** A frame; the first (the server's `welcome`) says the connection works. */
   frame(frame: ServerFrame): void;
   /** The request failed or ended; `info` when the server answered with an error. */
   fail(info?: HttpFailure): void;
@@ -45,10 +45,18 @@ export function streaming(host: TransportHost, endpoint: string, openStream: Ope
       return;
     }
     const live = () => mine === generation;
+    let opened = false;
     abort = openStream(host.url(endpoint, query.params), {
-      open: () => live() && host.open(),
+      // Open at the first frame, the server's `welcome`, rather than at the response headers: the
+      // client then knows the server's limits before it sends what waited for the connection.
       frame: (frame) => {
         if (!live()) return;
+        if (frame.type === FrameType.welcome) host.limits(frame);
+        if (!opened) {
+          opened = true;
+          host.open();
+        }
+        if (frame.type === FrameType.welcome) return;
         host.frame(frame);
         if (!complete && frame.type === FrameType.subscribed) schedule(false);
       },

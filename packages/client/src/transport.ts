@@ -1,4 +1,5 @@
 import type { PresenceMember, PublishFrame, ServerFrame, SinceSpec } from '@tidings/protocol';
+import type { SizeLimits } from './size-limits.js';
 
 /** A subscription as a transport sees it: the channel, and its position if it has one, else where to start. */
 export interface ChannelSpec {
@@ -12,6 +13,8 @@ export interface CloseInfo {
   message?: string;
   /** False when the server said not to come back (`disconnect` with `reconnect: false`). */
   reconnect?: boolean;
+  /** The server (or a proxy) closed the WebSocket because a frame was too large for it (1009). */
+  frameTooLarge?: boolean;
 }
 
 /** The platform constructors a transport may use; injectable so Node tests and browsers run the same code. */
@@ -30,6 +33,8 @@ export interface TransportHost {
   channels(): ChannelSpec[];
   /** The connection works (WebSocket: `welcome` came). HTTP transports call it after each good response. */
   open(heartbeat?: number): void;
+  /** What the server said it accepts (WebSocket `welcome`, the publish endpoint's header). */
+  limits(limits: Partial<SizeLimits>): void;
   frame(frame: ServerFrame): void;
   close(info?: CloseInfo): void;
 }

@@ -190,6 +190,33 @@ for (const transport of Object.values(TransportName)) {
       ]);
     });
 
+    test('a reconnect that ends in a reset: subscribed (where it resumed from), then reset, then the snapshot', async (t) => {
+      const hub = createHub({ onError: () => {}, history: { 'short.*': { size: 5 } } });
+      const server = await serve(t, { hub });
+      t.after(() => hub.close());
+      const client = open(t, server, { transports });
+      const events: unknown[] = [];
+      const subscription = client.subscribe('short.doc', (m) => events.push([m.data, m.offset, m.snapshot]));
+      subscription.on('subscribed', (position) => events.push(['subscribed', position?.offset]));
+      subscription.on('reset', ({ offset }) => events.push(['reset', offset]));
+      await waitFor(() => subscription.state === 'subscribed', TIMEOUT_MS, 'subscribed');
+      await publishRange(hub, 'short.doc', 0, 3);
+      await waitFor(() => events.length === 4, TIMEOUT_MS, 'first messages');
+      events.length = 0;
+      // While no server listens, the client notices and the history moves past its position.
+      await server.restart(async () => {
+        await waitFor(() => client.state === 'connecting', TIMEOUT_MS, 'connection lost');
+        await publishRange(hub, 'short.doc', 3, 20);
+        await hub.setState('short.doc', 'state at 20');
+      });
+      await waitFor(() => events.length === 3, TIMEOUT_MS, 'subscribed, reset and snapshot');
+      assert.deepEqual(events, [
+        ['subscribed', 3],
+        ['reset', 20],
+        ['state at 20', 20, true],
+      ]);
+    });
+
     test('a publish whose ack was lost is sent again after the reconnect and stored once', async (t) => {
       const server = await serve(t);
       const client = open(t, server, { transports });

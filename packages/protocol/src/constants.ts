@@ -91,6 +91,8 @@ export const Header = {
   lastEventId: 'last-event-id',
   idempotencyKey: 'idempotency-key',
   authorization: 'authorization',
+  /** On the publish endpoint's answers: the server's size limits, `maxMessageBytes=65536, maxFrameBytes=131072`. */
+  limits: 'tidings-limits',
 } as const;
 
 /** Content types of the HTTP transports. */

@@ -72,6 +72,10 @@ export interface WelcomeFrame {
   version: number;
   client: string;
   heartbeat: number;
+  /** Largest `data` the server accepts, JSON bytes (absent from older servers: `Defaults.maxMessageBytes`). */
+  maxMessageBytes?: number;
+  /** Largest frame the server accepts, bytes (absent from older servers: `Defaults.maxFrameBytes`). */
+  maxFrameBytes?: number;
 }
 export interface SubscribedFrame {
   type: typeof FrameType.subscribed;

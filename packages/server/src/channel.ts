@@ -1,4 +1,4 @@
-import type { Position } from '@tidings/protocol';
+import type { Chosen, Position } from '@tidings/protocol';
 import type {
   HistoryOptions,
   HistoryResult,
@@ -9,8 +9,8 @@ import type {
 } from './hub.js';
 import type { Handler, Subscription } from './subscription.js';
 
-/** One channel of a hub: `hub.channel('chat').send({ text })`, as Lona's `channel.send(data)`. */
-export class Channel {
+/** One channel of a hub: `hub.channel('chat').send({ text })`. `T` is its data's type (from a typed hub). */
+export class Channel<T = unknown> {
   readonly #hub: Hub;
   readonly name: string;
 
@@ -19,19 +19,19 @@ export class Channel {
     this.name = name;
   }
 
-  send(data: unknown, options?: PublishOptions): Promise<Published> {
+  send(data: T, options?: PublishOptions): Promise<Published> {
     return this.#hub.publish(this.name, data, options);
   }
 
-  subscribe<T = unknown>(handler: Handler<T>, options?: SubscribeOptions): Subscription {
-    return this.#hub.subscribe(this.name, handler, options);
+  subscribe<U = never>(handler: Handler<Chosen<NoInfer<U>, T>>, options?: SubscribeOptions): Subscription {
+    return this.#hub.subscribe(this.name, handler as Handler, options);
   }
 
-  history(options?: HistoryOptions): Promise<HistoryResult> {
-    return this.#hub.history(this.name, options);
+  history(options?: HistoryOptions): Promise<HistoryResult<T>> {
+    return this.#hub.history(this.name, options) as Promise<HistoryResult<T>>;
   }
 
-  setState(data: unknown): Promise<Position> {
+  setState(data: T): Promise<Position> {
     return this.#hub.setState(this.name, data);
   }
 

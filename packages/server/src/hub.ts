@@ -1,6 +1,11 @@
 import {
   assertChannelName,
   assertChannelOrPattern,
+  type ChannelMap,
+  type ChannelOf,
+  type Chosen,
+  type DataOf,
+  type DataOfEach,
   Defaults,
   ErrorCode,
   isPattern,
@@ -10,6 +15,7 @@ import {
   Since,
   type SinceSpec,
   TidingsError,
+  type Untyped,
 } from '@tidings/protocol';
 import { Channel } from './channel.js';
 import { encodeData } from './encode-data.js';
@@ -29,6 +35,7 @@ import { Envelope, type Message } from './message.js';
 import { PresenceFeed } from './presence-feed.js';
 import { toPresenceMember } from './presence-member.js';
 import { type RetentionConfig, RetentionRules } from './retention.js';
+import { type Checked, SchemaRules, type Schemas } from './schemas.js';
 import { Scope } from './scope.js';
 import {
   type Handler,
@@ -40,7 +47,7 @@ import {
 } from './subscription.js';
 import type { Tracker } from './tracker.js';
 
-export interface HubOptions {
+export interface HubOptions<Map extends ChannelMap = Untyped> {
   /** Where channels live. Default: a new in-memory engine. */
   engine?: Engine;
   /** Retention per channel pattern, first match wins: `{ 'chat.*': { size: 100, ttlMs: 600_000 } }`. */
@@ -53,6 +60,14 @@ export interface HubOptions {
   onError?: (error: unknown, context: { channel: string }) => void;
   /** The clock for message expiry, ms. Default Date.now; tests inject their own. */
   now?: () => number;
+  /**
+   * A Standard Schema (zod, valibot, arktype, …) per channel or pattern: `{ chat: ChatLine, 'orders.*': Order }`.
+   * Every publish and `setState`, from clients or server code, must pass every schema whose key matches
+   * its channel before anything is stored, else it fails with INVALID_DATA. What the schema returns is
+   * stored (its defaults and stripped keys apply). Without a type argument, the hub's channel map is
+   * inferred from the schemas' output types.
+   */
+  schemas?: Schemas<Map>;
 }
 
 export interface SubscribeOptions {
@@ -91,22 +106,24 @@ export interface HistoryOptions {
   limit?: number;
 }
 
-export interface HistoryResult extends Position {
+export interface HistoryResult<T = unknown> extends Position {
   /** `epoch` and `offset` are the channel's current position. */
-  messages: Message[];
+  messages: Message<T>[];
   /** True when `since` could not be served: `snapshot` (if any) and the retained messages after it are returned instead. */
   reset: boolean;
-  snapshot?: Message;
+  snapshot?: Message<T>;
 }
 
 /**
  * The hub: the server side of Tidings. Publish to channels, subscribe handlers, read history, keep
  * snapshots. Every subscription receives each message of its channel exactly once, in publish order.
+ * `Map` types each channel's data (see `ChannelMap`); without it, data is `unknown`.
  */
-export class Hub {
+export class Hub<Map extends ChannelMap = Untyped> {
   readonly engine: Engine;
   readonly #retention: RetentionRules;
   readonly #maxMessageBytes: number;
+  readonly #schemas: SchemaRules;
   readonly #onError: (error: unknown, context: { channel: string }) => void;
   readonly #feeds = new Map<string, Feed>();
   readonly #subscriptions = new Set<SubscriptionImpl>();
@@ -119,10 +136,11 @@ export class Hub {
   readonly #now: () => number;
   #closed = false;
 
-  constructor(options: HubOptions = {}) {
+  constructor(options: HubOptions<Map> = {}) {
     this.engine = options.engine ?? new MemoryEngine();
     this.#retention = new RetentionRules(options.history, options.defaultHistory);
     this.#maxMessageBytes = options.maxMessageBytes ?? Defaults.maxMessageBytes;
+    this.#schemas = new SchemaRules(options.schemas as Schemas);
     this.#onError =
       options.onError ??
       ((error, { channel }) => console.error(`[tidings] subscription to ${channel}:`, error));
@@ -137,21 +155,25 @@ export class Hub {
   }
 
   /** A handle on one channel, for code that works with one channel (Lona's and TorChannels' style). */
-  channel(name: string): Channel {
+  channel<C extends ChannelOf<Map>>(name: C): Channel<DataOf<Map, C>> {
     assertChannelName(name);
     return new Channel(this, name);
   }
 
   /** A group of subscriptions that ends together (a page view, a connection). */
-  scope(): Scope {
-    return new Scope(this);
+  scope(): Scope<Map> {
+    return new Scope<Map>(this);
   }
 
   /**
    * Subscribes a handler to a channel or a pattern (`chat.*` one segment, `chat.>` any depth). The
    * handler gets each message once, in order; an async handler finishes before the next call.
    */
-  subscribe<T = unknown>(channel: string, handler: Handler<T>, options: SubscribeOptions = {}): Subscription {
+  subscribe<T = never, C extends ChannelOf<Map> = ChannelOf<Map>>(
+    channel: C,
+    handler: Handler<Chosen<NoInfer<T>, DataOf<Map, C>>>,
+    options: SubscribeOptions = {},
+  ): Subscription {
     return this.subscribeIn(undefined, channel, handler as Handler, options);
   }
 
@@ -250,7 +272,11 @@ export class Hub {
   }
 
   /** Publishes to one channel; resolves with the message's position once the engine has stored it. */
-  publish(channel: string, data: unknown, options: PublishOptions = {}): Promise<Published> {
+  publish<C extends ChannelOf<Map>>(
+    channel: C,
+    data: DataOf<Map, C>,
+    options: PublishOptions = {},
+  ): Promise<Published> {
     return this.publishIn(undefined, channel, data, options);
   }
 
@@ -269,7 +295,9 @@ export class Hub {
       );
     }
     assertChannelName(channel);
-    const request = this.#request(channel, encodeData(data, this.#maxMessageBytes), options, scopeId);
+    const checked = this.#schemas.check(channel, data);
+    const json = this.#encode(checked instanceof Promise ? await checked : checked, data);
+    const request = this.#request(channel, json, options, scopeId);
     const result = await this.#engineCall(this.engine.publish(request));
     this.#feeds.get(channel)?.note(result);
     return { channel, ...result };
@@ -280,9 +308,9 @@ export class Hub {
    * (a channel the engine holds a position for: published to, given a snapshot, or subscribed to, and
    * not yet forgotten after its retention time).
    */
-  async broadcast(
-    target: string | readonly string[],
-    data: unknown,
+  async broadcast<C extends ChannelOf<Map>>(
+    target: C | readonly C[],
+    data: DataOfEach<Map, C>,
     options: Omit<PublishOptions, 'ifOffset'> = {},
   ): Promise<Published[]> {
     this.#assertOpen();
@@ -298,7 +326,16 @@ export class Hub {
       for (const channel of target) assertChannelName(channel);
       channels = target;
     }
-    const requests = channels.map((channel) => this.#request(channel, json, options, undefined));
+    // Every channel's schemas pass before anything is stored.
+    const checked = await Promise.all(channels.map((channel) => this.#schemas.check(channel, data)));
+    const requests = channels.map((channel, i) =>
+      this.#request(
+        channel,
+        checked[i] === undefined ? json : this.#encode(checked[i], data),
+        options,
+        undefined,
+      ),
+    );
     return Promise.all(
       requests.map(async (request) => {
         const result = await this.#engineCall(this.engine.publish(request));
@@ -341,10 +378,12 @@ export class Hub {
   }
 
   /** Records the channel's state (TorChannels' set_state): new subscribers from the snapshot, or reset ones, get it first. */
-  async setState(channel: string, data: unknown): Promise<Position> {
+  async setState<C extends ChannelOf<Map>>(channel: C, data: DataOf<Map, C>): Promise<Position> {
     this.#assertOpen();
     assertChannelName(channel);
-    const json = encodeData(data, this.#maxMessageBytes);
+    // Subscribers get the state through the same handler as messages: the same schemas hold.
+    const checked = this.#schemas.check(channel, data);
+    const json = this.#encode(checked instanceof Promise ? await checked : checked, data);
     return this.#engineCall(this.engine.setSnapshot(channel, json, this.#retention.for(channel)));
   }
 
@@ -356,7 +395,10 @@ export class Hub {
   }
 
   /** Reads history: exactly the messages after `since`, or (`reset: true`) the snapshot and what follows it. */
-  async history(channel: string, options: HistoryOptions = {}): Promise<HistoryResult> {
+  async history<C extends ChannelOf<Map>>(
+    channel: C,
+    options: HistoryOptions = {},
+  ): Promise<HistoryResult<DataOf<Map, C>>> {
     this.#assertOpen();
     assertChannelName(channel);
     const limit = options.limit ?? 100;
@@ -378,8 +420,8 @@ export class Hub {
       const snapshot = await this.#engineCall(engine.snapshot(channel));
       const usable = snapshot !== null && snapshot.epoch === read.epoch;
       const after = await this.#engineCall(engine.read(channel, usable ? snapshot.offset : 0, limit));
-      const result: HistoryResult = { ...this.#page(after), reset: true };
-      if (usable) result.snapshot = new Envelope({ ...snapshot, channel }, true);
+      const result: HistoryResult<DataOf<Map, C>> = { ...this.#page(after), reset: true };
+      if (usable) result.snapshot = new Envelope({ ...snapshot, channel }, true) as Message<DataOf<Map, C>>;
       return result;
     }
     const head = await this.#engineCall(engine.read(channel, 0, 1));
@@ -387,12 +429,18 @@ export class Hub {
     return { ...this.#page(await this.#engineCall(engine.read(channel, after, limit))), reset: false };
   }
 
+  /** The data as JSON: as the schemas returned it, or as given when none applies. */
+  #encode(checked: Checked | undefined, data: unknown): string {
+    return encodeData(checked === undefined ? data : checked.value, this.#maxMessageBytes);
+  }
+
   /** A page of history, without expired messages: those are never delivered late, here either. */
-  #page(read: ReadResult): Omit<HistoryResult, 'reset'> {
+  #page<T>(read: ReadResult): Omit<HistoryResult<T>, 'reset'> {
     const now = this.#now();
-    const messages: Message[] = [];
+    const messages: Message<T>[] = [];
     for (const message of read.messages) {
-      if (message.expiresAt === undefined || message.expiresAt > now) messages.push(new Envelope(message));
+      if (message.expiresAt === undefined || message.expiresAt > now)
+        messages.push(new Envelope(message) as Message<T>);
     }
     return { epoch: read.epoch, offset: read.offset, messages };
   }
@@ -431,6 +479,11 @@ export class Hub {
   /** How many subscriptions of this process follow exactly this channel (or pattern): clients and handlers alike. */
   subscriberCount(channel: string): number {
     return this.#feeds.get(channel)?.subscriptions.size ?? 0;
+  }
+
+  /** Largest `data` a publish may carry, JSON bytes: what the server tells its clients. */
+  get maxMessageBytes(): number {
+    return this.#maxMessageBytes;
   }
 
   get closed(): boolean {
@@ -519,6 +572,10 @@ function toEngineError(error: unknown): TidingsError {
   );
 }
 
-export function createHub(options?: HubOptions): Hub {
-  return new Hub(options);
+/**
+ * A new hub. `createHub<{ chat: ChatLine; 'orders.*': Order }>()` types each channel's data; with
+ * `schemas` and no type argument, the types come from the schemas.
+ */
+export function createHub<Map extends ChannelMap = Untyped>(options?: HubOptions<Map>): Hub<Map> {
+  return new Hub<Map>(options);
 }

@@ -1,4 +1,6 @@
 export {
+  type ChannelMap,
+  type DataOf,
   ErrorCode,
   isChannelName,
   isPattern,
@@ -6,6 +8,7 @@ export {
   type PresenceMember,
   Since,
   type SinceSpec,
+  type Strict,
   TidingsError,
 } from '@tidings/protocol';
 export {
@@ -50,6 +53,7 @@ export { MemoryPresence } from './memory-presence.js';
 export type { Message } from './message.js';
 export type { ServerObserver } from './observer.js';
 export { DEFAULT_RETENTION, type RetentionConfig } from './retention.js';
+export type { Schemas } from './schemas.js';
 export { Scope } from './scope.js';
 export {
   attach,
@@ -58,4 +62,9 @@ export {
   type TidingsServer,
   type TidingsServerOptions,
 } from './server.js';
+export type {
+  StandardSchemaIssue,
+  StandardSchemaResult,
+  StandardSchemaV1,
+} from './standard-schema.js';
 export type { Handler, ResetNotice, Subscription } from './subscription.js';

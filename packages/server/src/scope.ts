@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { ErrorCode, TidingsError } from '@tidings/protocol';
+import {
+  type ChannelMap,
+  type ChannelOf,
+  type Chosen,
+  type DataOf,
+  ErrorCode,
+  TidingsError,
+  type Untyped,
+} from '@tidings/protocol';
 import type { Hub, Published, PublishOptions, SubscribeOptions } from './hub.js';
 import type { Handler, Subscription } from './subscription.js';
 
@@ -7,7 +15,7 @@ import type { Handler, Subscription } from './subscription.js';
  * A group of subscriptions that ends at once, as Lona unsubscribes a view's channels when the view
  * closes. A connection is a scope; its publishes with `echo: false` skip its own subscriptions.
  */
-export class Scope {
+export class Scope<Map extends ChannelMap = Untyped> {
   readonly id: string = randomUUID();
   readonly #hub: Hub;
   readonly #subscriptions = new Set<Subscription>();
@@ -25,7 +33,11 @@ export class Scope {
     return this.#subscriptions.size;
   }
 
-  subscribe<T = unknown>(channel: string, handler: Handler<T>, options: SubscribeOptions = {}): Subscription {
+  subscribe<T = never, C extends ChannelOf<Map> = ChannelOf<Map>>(
+    channel: C,
+    handler: Handler<Chosen<NoInfer<T>, DataOf<Map, C>>>,
+    options: SubscribeOptions = {},
+  ): Subscription {
     if (this.#closed) throw new TidingsError(ErrorCode.closed, 'the scope is closed');
     const subscription = this.#hub.subscribeIn(this, channel, handler as Handler, options);
     this.#subscriptions.add(subscription);
@@ -37,7 +49,11 @@ export class Scope {
     this.#subscriptions.delete(subscription);
   }
 
-  publish(channel: string, data: unknown, options?: PublishOptions): Promise<Published> {
+  publish<C extends ChannelOf<Map>>(
+    channel: C,
+    data: DataOf<Map, C>,
+    options?: PublishOptions,
+  ): Promise<Published> {
     if (this.#closed) return Promise.reject(new TidingsError(ErrorCode.closed, 'the scope is closed'));
     return this.#hub.publishIn(this.id, channel, data, options);
   }

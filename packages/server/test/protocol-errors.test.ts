@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { ErrorCode } from '@tidings/protocol';
 import type { TidingsServerOptions } from '@tidings/server';
 import { type Listening, listen } from '@tidings/server/testing';
-import { getJson, isMessage, publishHttp, until, WsClient } from './protocol-clients.js';
+import { getJson, isMessage, publishHttp, StreamClient, until, WsClient } from './protocol-clients.js';
 
 type T = { after(fn: () => unknown): void };
 
@@ -93,10 +93,11 @@ describe('bad input over the WebSocket: an error frame with a stable code, and e
       9,
     ],
     [
+      // The id is read from the frame's start, so the client can fail exactly that publish.
       'frame too large',
       { type: 'publish', id: 10, channel: 'ok', data: 'x'.repeat(6000) },
       ErrorCode.frameTooLarge,
-      undefined,
+      10,
     ],
     ['empty refresh token', { type: 'refresh', id: 11, token: '' }, ErrorCode.invalidField, 11],
   ];
@@ -233,6 +234,35 @@ describe('bad input over HTTP: the status of the code, an error body, and everyt
       await assertOthersUnaffected(srv, bystander);
     });
   }
+
+  test('the limits are told: in the welcome of WebSocket, SSE and stream, on publish and poll answers', async (t) => {
+    const { srv, client } = await setup(t);
+    const welcome = client.frames.find((f) => f.type === 'welcome')!;
+    assert.deepEqual([welcome.maxMessageBytes, welcome.maxFrameBytes], [1024, 4096]);
+    for (const kind of ['sse', 'stream'] as const) {
+      const stream = await StreamClient.open(`${srv.url}/${kind}?channel=ok`, kind);
+      const first = await stream.next(() => true);
+      stream.abort();
+      assert.deepEqual([first.type, first.maxMessageBytes, first.maxFrameBytes], ['welcome', 1024, 4096]);
+    }
+    for (const endpoint of ['poll', 'longpoll']) {
+      const answer = await fetch(`${srv.url}/${endpoint}?channel=ok&wait=0`);
+      await answer.body?.cancel();
+      assert.equal(answer.headers.get('tidings-limits'), 'maxMessageBytes=1024, maxFrameBytes=4096');
+    }
+    for (const body of [
+      { channel: 'ok', data: 1 },
+      { channel: 'ok', data: 'x'.repeat(2000) },
+    ]) {
+      const answer = await fetch(`${srv.url}/publish`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      await answer.body?.cancel();
+      assert.equal(answer.headers.get('tidings-limits'), 'maxMessageBytes=1024, maxFrameBytes=4096');
+    }
+  });
 
   test('publish: the wrong method is 405', async (t) => {
     const { srv } = await setup(t);

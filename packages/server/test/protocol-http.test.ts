@@ -80,7 +80,7 @@ describe('sse', () => {
     const fromSnapshot = await stream(t, `${srv.url}/sse?channel=c&since=snapshot`, 'sse');
     await fromSnapshot.waitForOffset('c', 11);
     const types = fromSnapshot.frames.map((f) => `${f.type}@${f.offset}`);
-    assert.deepEqual(types, ['subscribed@10', 'snapshot@10', 'message@11']);
+    assert.deepEqual(types, ['welcome@undefined', 'subscribed@10', 'snapshot@10', 'message@11']);
   });
 
   test('an aborted stream resumes through Last-Event-ID, which wins over ?cursor', async (t) => {
@@ -161,6 +161,7 @@ describe('stream (NDJSON)', () => {
     assert.deepEqual(
       client.frames.map((f) => [f.type, f.offset, f.data]),
       [
+        ['welcome', undefined, undefined],
         ['subscribed', 2, undefined],
         ['snapshot', 2, 'state'],
         ['message', 3, 'three'],

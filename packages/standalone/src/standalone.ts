@@ -8,6 +8,7 @@ import {
   DEFAULT_LIMITS,
   type Hub,
   type Limits,
+  type Schemas,
   type TidingsServer,
 } from '@tidings/server';
 import { Api } from './api/api.js';
@@ -22,7 +23,7 @@ import { createLogger, type Logger } from './logger.js';
 import { ClientScript } from './ops/client-script.js';
 import { Health } from './ops/health.js';
 import { Metrics } from './ops/metrics.js';
-import { RESERVED_PREFIX } from './reserved.js';
+import { isReserved, RESERVED_PREFIX } from './reserved.js';
 
 export const HEALTH_PATH = '/healthz';
 export const METRICS_PATH = '/metrics';
@@ -31,6 +32,11 @@ export const CLIENT_SCRIPT_PATH = '/tidings.js';
 export interface StandaloneOptions {
   /** Default: JSON lines on stdout at `config.logLevel`. */
   logger?: Logger;
+  /**
+   * A Standard Schema (zod, valibot, …) per channel or pattern, checked on every publish: clients' and
+   * the HTTP API's alike (see `HubOptions.schemas`). Code, so only for `startStandalone`, not tidings.json.
+   */
+  schemas?: Schemas;
 }
 
 export interface Standalone {
@@ -56,12 +62,14 @@ export async function startStandalone(config: Config, options: StandaloneOptions
   const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = new Metrics();
   const limits: Limits = { ...DEFAULT_LIMITS, ...config.limits };
+  assertSchemaKeys(options.schemas);
   const engine = new MeteredEngine(createEngine(config.engine), metrics);
   const hub = createHub({
     engine,
     history: { [`${RESERVED_PREFIX}.>`]: CONTROL_RETENTION, ...config.history },
     ...(config.defaultHistory && { defaultHistory: config.defaultHistory }),
     maxMessageBytes: limits.maxMessageBytes,
+    ...(options.schemas !== undefined && { schemas: options.schemas }),
     onError: (error, { channel }) =>
       logger.error({ channel, code: (error as { code?: string }).code, err: error }, 'delivery error'),
   });
@@ -226,4 +234,16 @@ function sendJson(response: ServerResponse, status: number, body: unknown): void
     'content-length': Buffer.byteLength(json),
   });
   response.end(json);
+}
+
+/** The server's own channels carry its commands, not app data: no app schema may apply to them. */
+function assertSchemaKeys(schemas: Schemas | undefined): void {
+  for (const key of Object.keys(schemas ?? {})) {
+    if (isReserved(key)) {
+      throw new TidingsError(
+        ErrorCode.invalidField,
+        `schemas: ${JSON.stringify(key)} would also apply to the server's own ${RESERVED_PREFIX}.* channels: use a narrower pattern`,
+      );
+    }
+  }
 }

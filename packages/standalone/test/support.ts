@@ -12,7 +12,7 @@ import WebSocket from 'ws';
 import { validateConfig } from '../src/config/load.js';
 import type { ConfigInput } from '../src/config/schema.js';
 import { createLogger } from '../src/logger.js';
-import { type Standalone, startStandalone } from '../src/standalone.js';
+import { type Standalone, type StandaloneOptions, startStandalone } from '../src/standalone.js';
 
 // Shared by the standalone tests: the real `tidings` bin as a child process, the server in-process,
 // and small readers for SSE and WebSocket frames.
@@ -163,6 +163,7 @@ export async function serve(
 export async function startInProcess(
   config: ConfigInput = {},
   logs?: Record<string, unknown>[],
+  options: Omit<StandaloneOptions, 'logger'> = {},
 ): Promise<Standalone> {
   const validated = validateConfig({
     host: '127.0.0.1',
@@ -182,7 +183,7 @@ export async function startInProcess(
     logs !== undefined
       ? createLogger('debug', sink)
       : createLogger(process.env.TIDINGS_TEST_LOG === '1' ? 'debug' : 'silent');
-  const standalone = await startStandalone(validated, { logger });
+  const standalone = await startStandalone(validated, { ...options, logger });
   after(() => standalone.close());
   return standalone;
 }

@@ -22,7 +22,6 @@ export const sse: TransportKind = {
       let opened = false;
       source.onopen = () => {
         opened = true;
-        events.open();
       };
       source.onmessage = (event) => events.frame(JSON.parse(event.data) as ServerFrame);
       source.onerror = () => {

@@ -12,7 +12,6 @@ export const stream: TransportKind = {
       (async () => {
         const response = await host.platform.fetch!(url, { signal: controller.signal });
         if (!response.ok) return events.fail(await httpError(response));
-        events.open();
         const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
         let buffered = '';
         for (;;) {

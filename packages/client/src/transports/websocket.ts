@@ -21,6 +21,8 @@ interface WebSocketLike {
 
 const OPEN = 1;
 const NORMAL_CLOSURE = 1000;
+/** The other side refused a frame too large to even read. */
+const MESSAGE_TOO_BIG = 1009;
 
 /**
  * The WebSocket transport: frames both ways on one connection. It counts as open only at `welcome`,
@@ -68,6 +70,7 @@ export const websocket: TransportKind = {
       switch (frame.type) {
         case FrameType.welcome:
           welcomed = true;
+          host.limits(frame);
           for (const spec of host.channels()) subscribe(spec);
           return host.open(frame.heartbeat);
         case FrameType.ping:
@@ -85,7 +88,13 @@ export const websocket: TransportKind = {
     socket.onclose = ({ code, reason }) => {
       lose();
       // The `disconnect` frame that says why came first (the client acts on it); without one, the close code tells.
-      host.close(code >= CLOSE_CODE_BASE ? { code: reason, message: reason } : undefined);
+      host.close(
+        code >= CLOSE_CODE_BASE
+          ? { code: reason, message: reason }
+          : code === MESSAGE_TOO_BIG
+            ? { frameTooLarge: true }
+            : undefined,
+      );
     };
 
     return {

@@ -9,8 +9,11 @@ export interface TestServer {
   hub: Hub;
   /** Cuts every TCP connection at once, as a network failure would (no `disconnect` frame). */
   cut(): void;
-  /** Shuts the Tidings server down gracefully and starts a new one on the same hub and port. */
-  restart(): Promise<void>;
+  /**
+   * Shuts the Tidings server down gracefully and starts a new one on the same hub and port; `down`
+   * runs while no server is listening.
+   */
+  restart(down?: () => Promise<void>): Promise<void>;
   /** Stops everything, the hub too. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -76,8 +79,9 @@ export async function startServer(options: TestServerOptions = {}): Promise<Test
     cut() {
       for (const socket of sockets) socket.destroy();
     },
-    async restart() {
+    async restart(down) {
       await current!.stop();
+      await down?.();
       await start();
     },
     close() {

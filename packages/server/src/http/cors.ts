@@ -6,6 +6,8 @@ export type Origins = string[] | '*' | ((origin: string) => boolean);
 
 const ALLOW_HEADERS = ['authorization', 'content-type', Header.idempotencyKey, Header.lastEventId].join(', ');
 const PREFLIGHT_MAX_AGE_S = '600';
+/** A cross-origin page's script may read the publish endpoint's limits. */
+const EXPOSE = { 'access-control-expose-headers': Header.limits } as const;
 
 /**
  * The Origin check of every endpoint and the CORS headers of the HTTP ones. A request without an
@@ -38,11 +40,12 @@ export class OriginPolicy {
       return undefined;
     }
     // A wildcard server never lends a visitor's cookies to every site; a listed origin may use them.
-    if (this.#any) return { 'access-control-allow-origin': '*' };
+    if (this.#any) return { 'access-control-allow-origin': '*', ...EXPOSE };
     return {
       'access-control-allow-origin': origin,
       'access-control-allow-credentials': 'true',
       vary: 'Origin',
+      ...EXPOSE,
     };
   }
 

@@ -25,8 +25,21 @@ import type { Published } from '../hub.js';
 
 export const PING_FRAME = `{"type":"${FrameType.ping}"}`;
 
-export function welcome(client: string, heartbeat: number): string {
-  const frame: WelcomeFrame = { type: FrameType.welcome, version: PROTOCOL_VERSION, client, heartbeat };
+/** The server's size limits, as `welcome` and the publish endpoint's `Tidings-Limits` header give them. */
+export interface SizeLimits {
+  maxMessageBytes: number;
+  maxFrameBytes: number;
+}
+
+export function welcome(client: string, heartbeat: number, limits: SizeLimits): string {
+  const frame: WelcomeFrame = {
+    type: FrameType.welcome,
+    version: PROTOCOL_VERSION,
+    client,
+    heartbeat,
+    maxMessageBytes: limits.maxMessageBytes,
+    maxFrameBytes: limits.maxFrameBytes,
+  };
   return JSON.stringify(frame);
 }
 

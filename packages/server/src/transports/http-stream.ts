@@ -6,7 +6,8 @@ import { type FrameSink, Session } from '../session.js';
 import { admit, start } from './admit.js';
 import type { Connection, ServerContext } from './context.js';
 import { type Flushable, flushSoon } from './flush.js';
-import { disconnect, PING_FRAME } from './frames.js';
+import { disconnect, PING_FRAME, welcome } from './frames.js';
+import { sizeLimits } from './size-limits.js';
 
 /** How a streaming transport puts frames on the wire. */
 export interface StreamFormat {
@@ -70,6 +71,8 @@ class StreamConnection implements FrameSink, Connection, Flushable {
     this.session = new Session(context, { request, identity, sink: this });
     response.once('close', this.#onClose);
     context.open(this);
+    // As on a WebSocket: the client learns the limits before it can publish.
+    this.send(welcome(this.session.id, context.heartbeatMs, sizeLimits(context)), false);
   }
 
   send(frame: string, moved: boolean): void {

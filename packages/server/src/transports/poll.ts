@@ -1,11 +1,12 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { Defaults, ErrorCode, Query, TidingsError, TransportName } from '@tidings/protocol';
+import { Defaults, ErrorCode, Header, Query, TidingsError, TransportName } from '@tidings/protocol';
 import type { Identity } from '../auth.js';
 import { sendJson } from '../http/respond.js';
 import { type FrameSink, Session } from '../session.js';
 import { admit, start } from './admit.js';
 import type { Connection, ServerContext } from './context.js';
 import { disconnect } from './frames.js';
+import { limitsHeader } from './size-limits.js';
 
 /** Most frames in one answer; the cursor then stops at the last one included. */
 const MAX_FRAMES = 1_000;
@@ -142,7 +143,7 @@ class PollConnection implements FrameSink, Connection {
     const cursor = this.session.cursor();
     this.session.close();
     const body = `{"frames":[${this.#frames.join(',')}],"cursor":${JSON.stringify(cursor)}}`;
-    sendJson(this.#response, 200, body, this.#cors);
+    sendJson(this.#response, 200, body, { ...this.#cors, [Header.limits]: limitsHeader(this.#context) });
   }
 
   readonly #onClose = this.#handleClose.bind(this);

@@ -14,6 +14,7 @@ import { sendJson } from '../http/respond.js';
 import { authenticateRequest, shuttingDown } from './admit.js';
 import type { ServerContext } from './context.js';
 import { ack } from './frames.js';
+import { limitsHeader } from './size-limits.js';
 
 /**
  * `POST <mount>/publish`: the fields of a `publish` frame as a JSON body, validated exactly like the
@@ -25,7 +26,8 @@ export async function servePublish(
   response: ServerResponse,
   query: URLSearchParams,
 ): Promise<void> {
-  const cors = context.origins.headers(request);
+  // Every answer says what the server accepts, so an HTTP client can check its next publishes itself.
+  const headers = { ...context.origins.headers(request), [Header.limits]: limitsHeader(context) };
   try {
     if (context.closing) throw shuttingDown();
     assertVersion(query);
@@ -42,11 +44,12 @@ export async function servePublish(
       ifOffset: frame.ifOffset,
       ttl: frame.ttl,
     });
-    sendJson(response, 200, ack(published), cors);
+    sendJson(response, 200, ack(published), headers);
   } catch (error) {
-    // A body too large is left unread: close the connection rather than drain it.
-    const tooLarge = error instanceof TidingsError && error.code === ErrorCode.frameTooLarge;
-    context.sendError(response, error, tooLarge ? { ...cors, connection: 'close' } : cors);
+    // A body far too large is left unread: close the connection rather than drain it.
+    const unread =
+      error instanceof TidingsError && error.code === ErrorCode.frameTooLarge && !request.complete;
+    context.sendError(response, error, unread ? { ...headers, connection: 'close' } : headers);
   }
 }
 

@@ -9,9 +9,15 @@ import { authenticateRequest, shuttingDown } from './admit.js';
 import type { Connection, ServerContext } from './context.js';
 import { type Flushable, flushSoon } from './flush.js';
 import { disconnect, PING_FRAME, toTidingsError, welcome } from './frames.js';
+import { leadingRequestId } from './leading-id.js';
+import { sizeLimits } from './size-limits.js';
 import { textFrame } from './ws-frame.js';
 
-/** Frames between maxFrameBytes and this many times it get a FRAME_TOO_LARGE error; larger ones close with 1009. */
+/**
+ * Frames between maxFrameBytes and this many times it get a FRAME_TOO_LARGE error naming their request,
+ * so the client fails that publish and goes on; larger ones are not even buffered: close 1009 (the
+ * client then fails the publish it could not send, see the client's outbox).
+ */
 const HARD_CAP_FACTOR = 4;
 /** How long a closing connection may take to finish the close handshake before it is cut. */
 const CLOSE_GRACE_MS = 2_000;
@@ -135,7 +141,7 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
     ws.on('error', noop);
     ws.once('close', this.#onClose);
     context.open(this);
-    this.send(welcome(this.session.id, context.heartbeatMs), false);
+    this.send(welcome(this.session.id, context.heartbeatMs, sizeLimits(context)), false);
   }
 
   send(frame: string, _moved?: boolean): void {
@@ -198,8 +204,17 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
       return;
     }
     if (bytes.length > this.#maxFrameBytes) {
+      const limit = this.#maxFrameBytes;
       session.fail(
-        new TidingsError(ErrorCode.frameTooLarge, `frame larger than ${this.#maxFrameBytes} bytes`),
+        new TidingsError(
+          ErrorCode.frameTooLarge,
+          `frame of ${bytes.length} bytes, over the limit of ${limit}`,
+          {
+            bytes: bytes.length,
+            limit,
+          },
+        ),
+        leadingRequestId(bytes),
       );
       return;
     }

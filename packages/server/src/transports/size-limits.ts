@@ -1,0 +1,16 @@
+import type { ServerContext } from './context.js';
+import type { SizeLimits } from './frames.js';
+
+/**
+ * What this server accepts, as every transport tells its clients (`welcome`, `Tidings-Limits`). The
+ * data limit is the hub's: a hub passed to the server keeps its own.
+ */
+export function sizeLimits(context: ServerContext): SizeLimits {
+  return { maxMessageBytes: context.hub.maxMessageBytes, maxFrameBytes: context.limits.maxFrameBytes };
+}
+
+/** The `Tidings-Limits` header of the HTTP answers a client reads with fetch (publish, poll). */
+export function limitsHeader(context: ServerContext): string {
+  const { maxMessageBytes, maxFrameBytes } = sizeLimits(context);
+  return `maxMessageBytes=${maxMessageBytes}, maxFrameBytes=${maxFrameBytes}`;
+}
