@@ -20,6 +20,7 @@ const packages = {
   client: { index: 'src/index.ts' },
   redis: { index: 'src/index.ts' },
   nats: { index: 'src/index.ts' },
+  sqlite: { index: 'src/index.ts' },
   standalone: { index: 'src/index.ts', cli: 'src/cli.ts' },
 };
 

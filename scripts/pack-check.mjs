@@ -20,7 +20,7 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const root = new URL('..', import.meta.url).pathname;
-const PACKAGES = ['protocol', 'server', 'client', 'redis', 'nats', 'standalone'];
+const PACKAGES = ['protocol', 'server', 'client', 'redis', 'nats', 'sqlite', 'standalone'];
 /** A current Node, and the oldest the packages' engines allow (no require() of ES modules there). */
 const CURRENT_NODE = '22';
 const OLDEST_NODE = '20.10.0';
@@ -101,6 +101,9 @@ async function main() {
             dependencies: Object.fromEntries(packed.map((p) => [p.name, `file:${p.file}`])),
             // Types for node:* only; deliberately no @types/ws: our declarations must not need it.
             devDependencies: { '@types/node': rootPkg.devDependencies['@types/node'] },
+            // npm 11 runs install scripts only where approved: better-sqlite3 builds its native addon
+            // (a user's app approves it the same way; packages/sqlite/README.md says so).
+            allowScripts: rootPkg.allowScripts,
           },
           null,
           2,

@@ -5,6 +5,7 @@ import {
   type Authenticate,
   attach,
   createHub,
+  type Engine,
   type Hub,
   type TidingsServer,
   type TidingsServerOptions,
@@ -15,6 +16,8 @@ export interface ChatOptions {
   port?: number;
   host?: string;
   hub?: Hub;
+  /** Where the chat's hub keeps channels when `hub` is not given. Default: in memory. */
+  engine?: Engine;
   /** Passed to Tidings (authentication, authorization, limits). Default: the demo's name-as-token, presence on `chat`. */
   tidings?: Omit<TidingsServerOptions, 'hub'>;
 }
@@ -42,7 +45,12 @@ const nameAsIdentity: Authenticate = ({ token }) => ({ id: token || 'Guest' });
 /** Starts the chat: the page at /<name>, the browser client at /tidings.js, Tidings at /tidings/*. */
 export async function startChat(options: ChatOptions = {}): Promise<Chat> {
   // The chat keeps its last 100 messages for an hour: a newcomer sees them on join.
-  const hub = options.hub ?? createHub({ history: { chat: { size: 100, ttlMs: 60 * 60_000 } } });
+  const hub =
+    options.hub ??
+    createHub({
+      history: { chat: { size: 100, ttlMs: 60 * 60_000 } },
+      ...(options.engine && { engine: options.engine }),
+    });
   const [page, app, client] = await Promise.all([files.page, files.app, files.client]);
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {

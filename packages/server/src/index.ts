@@ -64,7 +64,9 @@ export {
   type TidingsClaims,
 } from './jwt.js';
 export { DEFAULT_LIMITS, type Limits } from './limits.js';
+export { ListenerRegistry } from './listener-registry.js';
 export { MemoryEngine } from './memory-engine.js';
+export { MemoryPresence } from './memory-presence.js';
 export type { Message } from './message.js';
 export type { ServerObserver } from './observer.js';
 export { DEFAULT_RETENTION, type RetentionConfig } from './retention.js';

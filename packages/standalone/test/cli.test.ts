@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { API_KEY, api, openSse, runTidings, serve, tempConfig } from './support.js';
+import { API_KEY, api, openSse, runTidings, serve, tempConfig, workDir } from './support.js';
 
 const GOOD = { port: 0, host: '127.0.0.1', apiKey: API_KEY, logLevel: 'info' };
 
@@ -9,7 +9,8 @@ describe('tidings serve', () => {
     const file = await tempConfig(GOOD);
     const server = await serve(['--config', file]);
     const listening = server.logs.find((entry) => entry.msg === 'listening')!;
-    assert.equal(listening.engine, 'memory');
+    // The default engine: SQLite in ./tidings-data of the working directory.
+    assert.match(String(listening.engine), /^sqlite \/.+\/tidings-data\/tidings\.db$/);
     assert.equal(listening.api, true);
 
     const health = await fetch(`${server.url}/healthz`);
@@ -63,7 +64,7 @@ describe('tidings serve', () => {
     assert.ok(server.logs.some((entry) => entry.msg === 'api request' && entry.endpoint === 'publish'));
   });
 
-  test('TIDINGS_CONFIG names the file; without any file the defaults serve (memory engine)', async () => {
+  test('TIDINGS_CONFIG names the file; without any file the defaults serve (SQLite engine)', async () => {
     const file = await tempConfig(GOOD);
     const fromEnv = await serve([], { TIDINGS_CONFIG: file });
     assert.equal((await api(fromEnv.url, 'GET', '/channels')).status, 200);
@@ -71,6 +72,60 @@ describe('tidings serve', () => {
     const off = await api(defaults.url, 'GET', '/channels');
     assert.equal(off.status, 401);
     assert.equal(off.body.message, 'the HTTP API is off: no apiKey is configured');
+  });
+});
+
+describe('tidings serve with no engine configured (SQLite in ./tidings-data)', () => {
+  const args = ['--port', '0', '--host', '127.0.0.1'];
+  const env = { TIDINGS_API_KEY: API_KEY };
+
+  test('kill -9 and a restart keep every channel: its epoch, offsets and messages', async () => {
+    const cwd = workDir();
+    const first = await serve(args, env, undefined, cwd);
+    const acked: { epoch: string; offset: number }[] = [];
+    for (let i = 1; i <= 5; i++) {
+      const { body } = await api(first.url, 'POST', '/publish', { channel: 'orders', data: { i } });
+      acked.push({ epoch: String(body.epoch), offset: Number(body.offset) });
+    }
+    assert.ok(first.child.pid !== undefined);
+    process.kill(first.child.pid, 'SIGKILL');
+    assert.equal((await first.exited).signal, 'SIGKILL');
+
+    const second = await serve(args, env, undefined, cwd);
+    const { epoch } = acked[0]!;
+    const history = await api(second.url, 'GET', `/history?channel=orders&since=${epoch}:0`);
+    assert.equal(history.body.reset, false, 'the position is served: no reset');
+    assert.deepEqual(
+      (history.body.messages as { offset: number; data: unknown }[]).map((m) => [m.offset, m.data]),
+      [1, 2, 3, 4, 5].map((i) => [i, { i }]),
+    );
+    const next = await api(second.url, 'POST', '/publish', { channel: 'orders', data: { i: 6 } });
+    assert.deepEqual([next.body.epoch, next.body.offset], [epoch, 6]);
+  });
+
+  test('a second server on the same data directory is refused, and the first goes on', async () => {
+    const cwd = workDir();
+    const first = await serve(args, env, undefined, cwd);
+    const second = await runTidings(['serve', ...args], env, undefined, cwd);
+    assert.equal(second.code, 2);
+    assert.match(
+      second.stderr,
+      /could not start: .*tidings-data\/tidings\.db is in use by another Tidings process/,
+    );
+    const published = await api(first.url, 'POST', '/publish', { channel: 'a', data: 1 });
+    assert.equal(published.status, 200);
+  });
+
+  test('{"engine":{"type":"memory"}} keeps nothing across a restart', async () => {
+    const cwd = workDir();
+    const file = await tempConfig({ ...GOOD, engine: { type: 'memory' } });
+    const first = await serve(['--config', file], {}, undefined, cwd);
+    assert.equal(first.logs.find((entry) => entry.msg === 'listening')?.engine, 'memory');
+    await api(first.url, 'POST', '/publish', { channel: 'a', data: 1 });
+    await first.stop();
+    const second = await serve(['--config', file], {}, undefined, cwd);
+    const history = await api(second.url, 'GET', '/history?channel=a');
+    assert.deepEqual(history.body.messages, []);
   });
 });
 
@@ -125,7 +180,7 @@ describe('tidings check and bad configurations (exit 2, one line per wrong field
     {
       name: 'an unknown engine type',
       config: { engine: { type: 'kafka' } },
-      lines: ['config.engine.type: expected "memory", "redis" or "nats"'],
+      lines: ['config.engine.type: expected "sqlite", "memory", "redis" or "nats"'],
     },
     {
       name: 'a misspelt field, a port as text, a short API key',

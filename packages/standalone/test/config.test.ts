@@ -20,13 +20,13 @@ function lines(raw: unknown, env: Record<string, string> = {}): readonly string[
 const STRONG_KEY = 'k3Y-for-the-tests-0123456789abcdefXYZ';
 
 describe('configuration', () => {
-  test('defaults: memory engine on 0.0.0.0:8080, /tidings and /api, info logs, API off', () => {
+  test('defaults: SQLite engine in ./tidings-data, on 0.0.0.0:8080, /tidings and /api, info logs, API off', () => {
     assert.deepEqual(validateConfig({}), {
       port: 8080,
       host: '0.0.0.0',
       path: '/tidings',
       apiPath: '/api',
-      engine: { type: 'memory' },
+      engine: { type: 'sqlite', dataDir: './tidings-data' },
       history: {},
       limits: {},
       logLevel: 'info',
@@ -73,6 +73,20 @@ describe('configuration', () => {
       { TIDINGS_ENGINE: 'memory' },
     );
     assert.deepEqual(memory.engine, { type: 'memory' });
+  });
+
+  test('TIDINGS_DATA_DIR sets the SQLite directory, and alone picks the SQLite engine', () => {
+    assert.deepEqual(validateConfig({}, { TIDINGS_DATA_DIR: '/var/lib/tidings' }).engine, {
+      type: 'sqlite',
+      dataDir: '/var/lib/tidings',
+    });
+    const full = validateConfig(
+      { engine: { type: 'sqlite', synchronous: 'full' } },
+      { TIDINGS_DATA_DIR: '/data' },
+    );
+    assert.deepEqual(full.engine, { type: 'sqlite', dataDir: '/data', synchronous: 'full' });
+    // A URL alone replaces the default embedded engine.
+    assert.equal(validateConfig({}, { TIDINGS_ENGINE_URL: 'redis://r:6379' }).engine.type, 'redis');
   });
 
   test('environment overrides: API key, origins, JWT keys, hooks, log level, deadline', () => {

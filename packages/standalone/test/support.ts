@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -50,16 +51,28 @@ export interface RunResult {
   stderr: string;
 }
 
+/**
+ * A fresh working directory for a spawned server, removed after the tests: the default engine keeps
+ * its file in `./tidings-data`, and two servers in one directory would share (and be refused) one file.
+ */
+export function workDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tidings-cwd-'));
+  after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 /** Runs `tidings <args>` to completion (check, or a serve that fails at once). */
 export function runTidings(
   args: string[],
   env: Record<string, string> = {},
   timeoutMs = 20_000,
+  cwd = workDir(),
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...FROM_SOURCES, BIN, ...args], {
       env: cleanEnv(env),
       stdio: 'pipe',
+      cwd,
     });
     let stdout = '';
     let stderr = '';
@@ -90,15 +103,20 @@ export interface Served {
   stop(timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `tidings serve <args>` and resolves once it logs "listening". Stopped after the tests. */
+/**
+ * Starts `tidings serve <args>` and resolves once it logs "listening". Stopped after the tests. `cwd`
+ * (default: a fresh directory) is where the default engine keeps `./tidings-data`.
+ */
 export async function serve(
   args: string[],
   env: Record<string, string> = {},
   timeoutMs = 20_000,
+  cwd = workDir(),
 ): Promise<Served> {
   const child = spawn(process.execPath, [...FROM_SOURCES, BIN, 'serve', ...args], {
     env: cleanEnv(env),
     stdio: 'pipe',
+    cwd,
   });
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
@@ -157,7 +175,14 @@ export async function startInProcess(
   logs?: Record<string, unknown>[],
   options: Omit<StandaloneOptions, 'logger'> = {},
 ): Promise<Standalone> {
-  const validated = validateConfig({ host: '127.0.0.1', port: 0, apiKey: API_KEY, ...config });
+  const validated = validateConfig({
+    host: '127.0.0.1',
+    port: 0,
+    apiKey: API_KEY,
+    // The default engine, in a directory of this server's own.
+    engine: { type: 'sqlite', dataDir: join(workDir(), 'data') },
+    ...config,
+  });
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
       for (const line of chunk.toString().split('\n')) if (line) logs?.push(JSON.parse(line));

@@ -14,10 +14,11 @@ export const ENV_VARS = {
   TIDINGS_PUBLISH: 'publish: true, false or a comma-separated list of channels or patterns',
   TIDINGS_SUBSCRIBE: 'subscribe: true, false or a comma-separated list of channels or patterns',
   TIDINGS_TRUST_PROXY: 'trustProxy: a number of proxies or a comma-separated list of their addresses',
-  TIDINGS_ENGINE: 'engine.type: memory, redis or nats',
+  TIDINGS_ENGINE: 'engine.type: sqlite, memory, redis or nats',
   TIDINGS_ENGINE_URL: 'engine.url (redis) or engine.servers (nats, comma-separated)',
   TIDINGS_ENGINE_PREFIX: 'engine.prefix (redis) or engine.subjectPrefix (nats)',
   TIDINGS_ENGINE_STREAM: 'engine.stream (nats)',
+  TIDINGS_DATA_DIR: 'engine.dataDir (sqlite; alone, it picks the sqlite engine)',
   TIDINGS_ORIGINS: 'origins: "*" or a comma-separated list',
   TIDINGS_PRESENCE: 'presence: a comma-separated list of channels or patterns',
   TIDINGS_JWT_SECRET: 'jwt.secret (replaces jwt.publicKey)',
@@ -113,7 +114,8 @@ function applyEngine(
   let type = env.TIDINGS_ENGINE || undefined;
   const current = isObject(raw.engine) ? raw.engine : undefined;
   // A URL alone names its engine by its scheme, so TIDINGS_ENGINE_URL=redis://… is enough.
-  if (type === undefined && url !== undefined && (current === undefined || current.type === 'memory')) {
+  const embedded = current === undefined || current.type === 'memory' || current.type === 'sqlite';
+  if (type === undefined && url !== undefined && embedded) {
     if (/^rediss?:/.test(url)) type = 'redis';
     else if (/^nats:/.test(url)) type = 'nats';
   }
@@ -133,6 +135,10 @@ function applyEngine(
   }
   if (env.TIDINGS_ENGINE_STREAM)
     set(['engine', 'stream'], env.TIDINGS_ENGINE_STREAM, 'TIDINGS_ENGINE_STREAM');
+  if (env.TIDINGS_DATA_DIR) {
+    if (engineType === undefined) set(['engine', 'type'], 'sqlite', 'TIDINGS_DATA_DIR');
+    set(['engine', 'dataDir'], env.TIDINGS_DATA_DIR, 'TIDINGS_DATA_DIR');
+  }
 }
 
 /** A number when the text is one; otherwise the text, so validation reports it as the wrong type. */

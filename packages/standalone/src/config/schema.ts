@@ -1,5 +1,6 @@
 import { createPublicKey } from 'node:crypto';
 import { isIP } from 'node:net';
+import { join } from 'node:path';
 import { isChannelName, isPattern } from '@tidings/protocol';
 import { z } from 'zod';
 
@@ -41,6 +42,21 @@ function urlWith(protocols: string[], message: string) {
 
 const memoryEngine = z.strictObject({ type: z.literal('memory') });
 
+/** Where the SQLite engine keeps its file when the config names no directory (relative to the working directory). */
+export const DEFAULT_DATA_DIR = './tidings-data';
+
+/** The SQLite engine's file in its data directory. */
+export function sqliteFile(dataDir: string): string {
+  return join(dataDir, 'tidings.db');
+}
+
+const sqliteEngine = z.strictObject({
+  type: z.literal('sqlite'),
+  /** The directory of the engine's file, `tidings.db`; one server process per directory. */
+  dataDir: nonEmpty('a directory such as "./tidings-data"').default(DEFAULT_DATA_DIR),
+  synchronous: z.enum(['normal', 'full'], { error: 'expected "normal" or "full"' }).optional(),
+});
+
 const redisEngine = z.strictObject({
   type: z.literal('redis'),
   url: urlWith(['redis:', 'rediss:'], 'expected a redis:// URL').default('redis://127.0.0.1:6379'),
@@ -74,8 +90,9 @@ const natsEngine = z.strictObject({
   storage: z.enum(['file', 'memory'], { error: 'expected "file" or "memory"' }).optional(),
 });
 
-const engine = z.discriminatedUnion('type', [memoryEngine, redisEngine, natsEngine], {
-  error: (issue) => (issue.code === 'invalid_union' ? 'expected "memory", "redis" or "nats"' : undefined),
+const engine = z.discriminatedUnion('type', [sqliteEngine, memoryEngine, redisEngine, natsEngine], {
+  error: (issue) =>
+    issue.code === 'invalid_union' ? 'expected "sqlite", "memory", "redis" or "nats"' : undefined,
 });
 
 const retention = z.strictObject({
@@ -252,7 +269,8 @@ export const configSchema = z
     path: urlPath.default('/tidings'),
     /** Mount path of the backend's HTTP API. */
     apiPath: urlPath.default('/api'),
-    engine: engine.default({ type: 'memory' }),
+    // Durable by default: a restart (a deploy) keeps every channel's history and position.
+    engine: engine.default({ type: 'sqlite', dataDir: DEFAULT_DATA_DIR }),
     /** Retention per channel pattern, first match wins. */
     history: z.record(channelPattern, retention).default({}),
     defaultHistory: retention.optional(),

@@ -1,8 +1,11 @@
-import type { EngineConfig } from '../config/schema.js';
+import { resolve } from 'node:path';
+import { type EngineConfig, sqliteFile } from '../config/schema.js';
 
 /** Where the engine is, for logs: never a password from the URL. */
 export function describeEngine(config: EngineConfig): string {
   switch (config.type) {
+    case 'sqlite':
+      return `sqlite ${resolve(sqliteFile(config.dataDir))}`;
     case 'memory':
       return 'memory';
     case 'redis': {
