@@ -10,11 +10,17 @@ export class Subjects {
   readonly live: string;
   /** Snapshots: `<prefix>-snap.<channel>`, one per subject in the snapshot stream. */
   readonly snap: string;
+  /** Presence members: `<prefix>-pres.<channel>.<client token>`, one per subject in the presence stream. */
+  readonly pres: string;
+  /** Presence join and leave events (core NATS, not stored): `<prefix>-presence.<channel>`. */
+  readonly presEvents: string;
 
   constructor(prefix: string) {
     this.data = prefix;
     this.live = `${prefix}-live`;
     this.snap = `${prefix}-snap`;
+    this.pres = `${prefix}-pres`;
+    this.presEvents = `${prefix}-presence`;
   }
 
   dataSubject(channelOrPattern: string): string {
@@ -29,7 +35,27 @@ export class Subjects {
     return `${this.snap}.${channel}`;
   }
 
-  /** The channel of a subject under `root` (one of the three above), or null if it is not under it. */
+  /** The subject of one member: its client id is encoded as one token (any string may be a client id). */
+  memberSubject(channel: string, client: string): string {
+    return `${this.pres}.${channel}.c${Buffer.from(client, 'utf8').toString('base64url')}`;
+  }
+
+  /** Every member subject of one channel, and only of it: the client is exactly one token more. */
+  membersFilter(channel: string): string {
+    return `${this.pres}.${channel}.*`;
+  }
+
+  /** The client id of a member subject. */
+  clientOf(subject: string): string {
+    const token = subject.slice(subject.lastIndexOf('.') + 2);
+    return Buffer.from(token, 'base64url').toString('utf8');
+  }
+
+  presEventSubject(channelOrPattern: string): string {
+    return `${this.presEvents}.${channelOrPattern}`;
+  }
+
+  /** The channel of a subject under `root` (one of the roots above), or null if it is not under it. */
   channelOf(root: string, subject: string): string | null {
     return subject.length > root.length + 1 && subject.startsWith(`${root}.`)
       ? subject.slice(root.length + 1)
