@@ -264,6 +264,8 @@ export class NatsPresence implements EnginePresence {
   #refresh(): void {
     if (this.#closed) return;
     const channels = new Set([...this.#local.keys(), ...this.#watched.keys()]);
+    // Nothing to keep alive or watch: an engine that never used presence must not connect for it.
+    if (channels.size === 0) return;
     void this.#link()
       .then((link) => {
         for (const channel of channels) {

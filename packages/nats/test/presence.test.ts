@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, describe, type TestContext, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import type { PresenceEvent } from '@tidings/server';
 import { eventually, presenceContract } from '@tidings/testing';
 import type { NatsEngine, NatsEngineOptions } from '../src/index.js';
-import { deleteStreams, namespace, natsUnavailable, Relay, testEngine } from './nats-helpers.js';
+import { deleteStreams, NATS_URL, namespace, natsUnavailable, Relay, testEngine } from './nats-helpers.js';
 
 const unavailable = await natsUnavailable();
 if (unavailable && process.env.CI === 'true') {
@@ -107,6 +109,19 @@ if (unavailable && process.env.CI === 'true') {
         heard.map((e) => e.type),
         ['join', 'leave'],
       );
+    });
+
+    test('an engine that never uses presence creates no presence stream', async (t) => {
+      const ns = own('PRES_NONE');
+      const engine = await open(t, { ...ns, presenceTtlMs: 150 });
+      await engine.position('room');
+      await sleep(400);
+      const nc = await connect({ servers: NATS_URL, reconnect: false });
+      t.after(() => nc.close());
+      const jsm = await jetstreamManager(nc);
+      const names: string[] = [];
+      for await (const name of jsm.streams.names()) if (name.startsWith(ns.stream)) names.push(name);
+      assert.deepEqual(names, [ns.stream, `${ns.stream}_SNAP`]);
     });
 
     test('client ids of any text and channels with dots are kept apart', async (t) => {
