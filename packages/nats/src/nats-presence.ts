@@ -6,12 +6,13 @@ import {
   ErrorCode,
   isPattern,
   type PresenceMember,
+  patternMatcher,
   TidingsError,
 } from '@tidings/protocol';
-import type { EnginePresence, PresenceEvent, PresenceListener } from '@tidings/server';
+import type { EnginePresence, PresenceListener } from '@tidings/server';
 import { isWrongLastSequence } from './errors.js';
 import { KeyedQueue } from './keyed-queue.js';
-import type { Entry, PresenceStore } from './presence-store.js';
+import { decodeEvent, type Entry, type PresenceStore } from './presence-store.js';
 import type { Subjects } from './subjects.js';
 import { withTimeout } from './with-timeout.js';
 
@@ -45,7 +46,9 @@ const MAX_ATTEMPTS = 20;
  * entry; a member expires `ttlMs` after its entry was stored, and its engine rewrites it every
  * `ttlMs / 3`, so it outlives a dead process only by the TTL. Every write is conditional on the
  * sequence the writer read, so when two processes act on one member (a join and a prune, say) exactly
- * one wins, and only the winner announces the change. Events are core NATS publishes, live only.
+ * one wins, and only the winner's write carries the event (a header). The stream republishes every
+ * entry on a core subject, which listeners subscribe to: an event is heard exactly when its entry is
+ * stored, in the stream's order, even if its writer dies right after. Live only, like every event.
  *
  * Expired members are pruned (replaced by a tombstone, with a leave event) by whichever process looks
  * next: every `members` call, and each refresh of the channels this engine has members in or an
@@ -133,11 +136,14 @@ export class NatsPresence implements EnginePresence {
     try {
       const { nc } = await this.#link();
       this.#assertOpen();
-      const sub = nc.subscribe(this.#host.subjects.presEventSubject(channelOrPattern), {
+      const subjects = this.#host.subjects;
+      const matches = patternMatcher(channelOrPattern);
+      const sub = nc.subscribe(subjects.presEventFilter(channelOrPattern), {
         callback: (error, msg) => {
           if (error) return;
-          const event = decodeEvent(msg.string());
-          if (event === undefined) return;
+          // Refreshes carry no event; `chat.>` also hears the members of `chat`, which it does not match.
+          const event = decodeEvent(subjects, msg);
+          if (event === null || !matches(event.channel)) return;
           try {
             listener(event);
           } catch (thrown) {
@@ -193,8 +199,7 @@ export class NatsPresence implements EnginePresence {
     const ends = local.map(({ channel, client, member }) =>
       this.#queue.run(`${channel}\n${client}`, async () => {
         // Only the entry this engine wrote: another process may have taken the member over since.
-        await link.store.putGone(channel, client, 'left', member.seq);
-        this.#announce(link, 'leave', channel, JSON.parse(member.json) as PresenceMember);
+        await link.store.putGone(channel, { client, json: member.json }, 'left', member.seq);
       }),
     );
     await withTimeout(Promise.allSettled(ends), this.#host.requestTimeoutMs, 'presence close').catch(
@@ -203,33 +208,31 @@ export class NatsPresence implements EnginePresence {
   }
 
   /**
-   * Writes the member, announcing a join when it was not a live member before (an expired entry that
-   * nobody pruned yet is announced leaving first). Resolves with the entry's sequence.
+   * Writes the member, as a join when it was not a live member before (an expired entry nobody pruned
+   * yet is pruned first, so its leave comes before the join). Resolves with the entry's sequence.
    */
   async #put(link: PresenceLink, channel: string, member: PresenceMember, json: string): Promise<number> {
     const { store } = link;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const entry = await store.get(channel, member.client);
-      const seq = entry?.seq ?? 0;
-      let written: number;
+      let entry = await store.get(channel, member.client);
+      if (entry?.state === 'member' && entry.expiresAt <= Date.now()) {
+        const seq = await this.#prune(link, channel, entry);
+        if (seq === null) continue;
+        entry = { seq, state: 'expired' };
+      }
+      const live = entry?.state === 'member';
       try {
-        written = await store.putMember(
+        return await store.putMember(
           channel,
           { client: member.client, json },
           this.#owner,
           this.#host.ttlMs,
-          seq,
+          entry?.seq ?? 0,
+          !live,
         );
       } catch (error) {
-        if (isWrongLastSequence(error)) continue;
-        throw error;
+        if (!isWrongLastSequence(error)) throw error;
       }
-      const live = entry?.state === 'member' && entry.expiresAt > Date.now();
-      if (!live) {
-        if (entry?.state === 'member') this.#announce(link, 'leave', channel, entry.member);
-        this.#announce(link, 'join', channel, JSON.parse(json) as PresenceMember);
-      }
-      return written;
     }
     throw new TidingsError(ErrorCode.engineUnavailable, `presence of ${channel}: too many concurrent writes`);
   }
@@ -240,24 +243,25 @@ export class NatsPresence implements EnginePresence {
       const entry = await link.store.get(channel, client);
       if (entry?.state !== 'member') return;
       try {
-        await link.store.putGone(channel, client, why, entry.seq);
+        await link.store.putGone(channel, memberOf(entry), why, entry.seq);
+        return;
       } catch (error) {
-        if (isWrongLastSequence(error)) continue;
-        throw error;
+        if (!isWrongLastSequence(error)) throw error;
       }
-      this.#announce(link, 'leave', channel, entry.member);
-      return;
     }
   }
 
-  /** Ends an expired member, if nobody rewrote it since `entry` was read; the winner of a race announces. */
-  async #prune(link: PresenceLink, channel: string, entry: Entry): Promise<void> {
-    if (entry.state !== 'member') return;
+  /**
+   * Ends an expired member if nobody rewrote it since `entry` was read: of the processes racing to, one
+   * writes the tombstone and its leave. Resolves with the tombstone's sequence, or null if it lost.
+   */
+  async #prune(link: PresenceLink, channel: string, entry: Entry): Promise<number | null> {
+    if (entry.state !== 'member') return null;
     try {
-      await link.store.putGone(channel, entry.member.client, 'expired', entry.seq);
-      this.#announce(link, 'leave', channel, entry.member);
+      return await link.store.putGone(channel, memberOf(entry), 'expired', entry.seq);
     } catch {
       // Rewritten (refreshed, left, pruned by another process) or unreachable: nothing to announce.
+      return null;
     }
   }
 
@@ -288,6 +292,7 @@ export class NatsPresence implements EnginePresence {
         this.#owner,
         this.#host.ttlMs,
         local.seq,
+        false,
       );
       return;
     } catch (error) {
@@ -313,11 +318,6 @@ export class NatsPresence implements EnginePresence {
     await Promise.all(expired.map((entry) => this.#prune(link, channel, entry)));
   }
 
-  #announce(link: PresenceLink, type: PresenceEvent['type'], channel: string, member: PresenceMember): void {
-    const event: PresenceEvent = { type, channel, member };
-    link.nc.publish(this.#host.subjects.presEventSubject(channel), JSON.stringify(event));
-  }
-
   #queued(channel: string, client: string, task: (link: PresenceLink) => Promise<void>): Promise<void> {
     return this.#queue.run(`${channel}\n${client}`, async () => task(await this.#link()));
   }
@@ -340,19 +340,6 @@ export class NatsPresence implements EnginePresence {
   }
 }
 
-function decodeEvent(text: string): PresenceEvent | undefined {
-  try {
-    const value = JSON.parse(text) as PresenceEvent;
-    if (
-      (value?.type !== 'join' && value?.type !== 'leave') ||
-      typeof value.channel !== 'string' ||
-      typeof value.member?.client !== 'string' ||
-      typeof value.member.user !== 'string'
-    ) {
-      return undefined;
-    }
-    return value;
-  } catch {
-    return undefined;
-  }
+function memberOf(entry: Entry & { state: 'member' }): { client: string; json: string } {
+  return { client: entry.member.client, json: JSON.stringify(entry.member) };
 }

@@ -1,6 +1,7 @@
 import type { JetStreamClient, JetStreamManager, StoredMsg } from '@nats-io/jetstream';
-import { headers as natsHeaders } from '@nats-io/transport-node';
+import { type Msg, headers as natsHeaders } from '@nats-io/transport-node';
 import type { PresenceMember } from '@tidings/protocol';
+import type { PresenceEvent } from '@tidings/server';
 import { presenceStreamName } from './streams.js';
 import type { Subjects } from './subjects.js';
 
@@ -11,6 +12,11 @@ const Header = {
   ttl: 'Tidings-Presence-Ttl',
   /** The engine instance that keeps the member alive. */
   owner: 'Tidings-Presence-Owner',
+  /**
+   * The event this write is (`join` or `leave`); none on a refresh. The stream republishes every entry
+   * it stores, so an event reaches listeners exactly when, and in the order, its entry was stored.
+   */
+  event: 'Tidings-Presence-Event',
 } as const;
 
 /** Why a member's entry is a tombstone: it left (`leave`), or it expired and was pruned. */
@@ -24,7 +30,8 @@ export type Entry =
 /**
  * The JetStream side of presence: a stream holding the latest entry of each (channel, client), a
  * member or a tombstone, read by direct get and written only on the sequence the writer last saw, so
- * of two processes acting on one member exactly one succeeds. Knows subjects and headers, not events.
+ * of two processes acting on one member exactly one succeeds, and only its write carries the event.
+ * Knows subjects and headers; the callers decide which write is an event.
  */
 export class PresenceStore {
   readonly #jsm: JetStreamManager;
@@ -66,8 +73,8 @@ export class PresenceStore {
   }
 
   /**
-   * Stores the member if its subject's last sequence is still `expectedSeq` (0: none), else rejects
-   * with a wrong-last-sequence JetStreamApiError. Resolves with the new entry's sequence.
+   * Stores the member (a `join` event if `join`) if its subject's last sequence is still `expectedSeq`
+   * (0: none), else rejects with a wrong-last-sequence JetStreamApiError. Resolves with its sequence.
    */
   async putMember(
     channel: string,
@@ -75,19 +82,25 @@ export class PresenceStore {
     owner: string,
     ttlMs: number,
     expectedSeq: number,
+    join: boolean,
   ): Promise<number> {
     const h = natsHeaders();
     h.set(Header.state, 'member');
     h.set(Header.ttl, String(ttlMs));
     h.set(Header.owner, owner);
+    if (join) h.set(Header.event, 'join');
     return this.#put(this.#subjects.memberSubject(channel, member.client), member.json, h, expectedSeq);
   }
 
-  /** Replaces the member's entry by a tombstone, on the same condition as `putMember`. */
-  async putGone(channel: string, client: string, why: Gone, expectedSeq: number): Promise<number> {
+  /**
+   * Replaces a member's entry by a tombstone carrying the member's JSON, its `leave` event, on the same
+   * condition as `putMember`.
+   */
+  async putGone(channel: string, member: { client: string; json: string }, why: Gone, expectedSeq: number) {
     const h = natsHeaders();
     h.set(Header.state, why);
-    return this.#put(this.#subjects.memberSubject(channel, client), '', h, expectedSeq);
+    h.set(Header.event, 'leave');
+    return this.#put(this.#subjects.memberSubject(channel, member.client), member.json, h, expectedSeq);
   }
 
   async #put(subject: string, data: string, headers: ReturnType<typeof natsHeaders>, seq: number) {
@@ -98,6 +111,15 @@ export class PresenceStore {
     });
     return ack.seq;
   }
+}
+
+/** The event a republished entry carries (none for a refresh), with the channel its subject names. */
+export function decodeEvent(subjects: Subjects, msg: Msg): PresenceEvent | null {
+  const type = msg.headers?.get(Header.event);
+  if (type !== 'join' && type !== 'leave') return null;
+  const channel = subjects.channelOfMember(subjects.presEvents, msg.subject);
+  const member = parseMember(msg.string());
+  return channel === null || member === undefined ? null : { type, channel, member };
 }
 
 function decodeEntry(stored: StoredMsg): Entry | null {

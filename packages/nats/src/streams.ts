@@ -78,6 +78,8 @@ export function presenceStreamConfig(options: ResolvedNatsOptions, subjects: Sub
     max_age: nanos(maxAgeMs),
     // Nothing here is published with an id; JetStream only needs the window no longer than max_age.
     duplicate_window: nanos(Math.min(maxAgeMs, 120_000)),
+    // Join and leave events are headers of the entries: republished in stream order, never apart from them.
+    republish: { src: `${subjects.pres}.>`, dest: `${subjects.presEvents}.>` },
   };
 }
 

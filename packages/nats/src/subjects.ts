@@ -12,7 +12,7 @@ export class Subjects {
   readonly snap: string;
   /** Presence members: `<prefix>-pres.<channel>.<client token>`, one per subject in the presence stream. */
   readonly pres: string;
-  /** Presence join and leave events (core NATS, not stored): `<prefix>-presence.<channel>`. */
+  /** The presence stream republishes each entry here (`<prefix>-presence.<channel>.<client token>`): the events. */
   readonly presEvents: string;
 
   constructor(prefix: string) {
@@ -51,8 +51,22 @@ export class Subjects {
     return Buffer.from(token, 'base64url').toString('utf8');
   }
 
-  presEventSubject(channelOrPattern: string): string {
-    return `${this.presEvents}.${channelOrPattern}`;
+  /**
+   * The republished entries of the channels a channel or pattern names: one token more than the
+   * channel. `chat.>` already covers that token, but also the members of `chat` itself, which the
+   * listener filters out.
+   */
+  presEventFilter(channelOrPattern: string): string {
+    const subject = `${this.presEvents}.${channelOrPattern}`;
+    return channelOrPattern.endsWith('>') ? subject : `${subject}.*`;
+  }
+
+  /** The channel of a member subject under `root` (`pres` or `presEvents`), or null if not under it. */
+  channelOfMember(root: string, subject: string): string | null {
+    const last = subject.lastIndexOf('.');
+    return last > root.length + 1 && subject.startsWith(`${root}.`)
+      ? subject.slice(root.length + 1, last)
+      : null;
   }
 
   /** The channel of a subject under `root` (one of the roots above), or null if it is not under it. */

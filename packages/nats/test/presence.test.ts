@@ -124,6 +124,20 @@ if (unavailable && process.env.CI === 'true') {
       assert.deepEqual(names, [ns.stream, `${ns.stream}_SNAP`]);
     });
 
+    test('a `>` pattern listener hears every channel below it, not the channel itself', async (t) => {
+      const a = await open(t, { ...own('PRES_GT'), presenceTtlMs: 10_000 });
+      const heard = await listenTo(a, 'lobby.>');
+      await a.presence.join('lobby', { client: 'c0', user: 'u' });
+      await a.presence.join('lobby.one', { client: 'c1', user: 'u' });
+      await a.presence.join('lobby.one.deeper', { client: 'c2', user: 'u' });
+      await eventually(() => assert.equal(heard.length, 2));
+      await sleep(150);
+      assert.deepEqual(
+        heard.map((e) => `${e.type} ${e.channel} ${e.member.client}`),
+        ['join lobby.one c1', 'join lobby.one.deeper c2'],
+      );
+    });
+
     test('client ids of any text and channels with dots are kept apart', async (t) => {
       const a = await open(t, { ...own('PRES_NAMES'), presenceTtlMs: 10_000 });
       const odd = { client: 'a.b *>\n é', user: 'u' };
