@@ -312,8 +312,13 @@ export class NatsPresence implements EnginePresence {
 
   async #pruneChannel(link: PresenceLink, channel: string): Promise<void> {
     const now = Date.now();
+    const mine = this.#local.get(channel);
+    // This engine's own members are being rewritten by the same refresh: pruning them would only race it.
     const expired = (await link.store.entries(channel)).filter(
-      (entry) => entry.state === 'member' && entry.expiresAt <= now,
+      (entry) =>
+        entry.state === 'member' &&
+        entry.expiresAt <= now &&
+        !(entry.owner === this.#owner && mine?.has(entry.member.client)),
     );
     await Promise.all(expired.map((entry) => this.#prune(link, channel, entry)));
   }
