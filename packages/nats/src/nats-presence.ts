@@ -52,7 +52,8 @@ const MAX_ATTEMPTS = 20;
  *
  * Expired members are pruned (replaced by a tombstone, with a leave event) by whichever process looks
  * next: every `members` call, and each refresh of the channels this engine has members in or an
- * exact-channel listener on — the Redis engine's semantics. A refresh that finds its member's entry
+ * exact-channel listener on (the Redis engine's semantics), which also times a prune for the next
+ * expiry it saw, so a dead process's members leave within the TTL rather than up to a refresh later. A refresh that finds its member's entry
  * replaced learns why: left by another process (forgotten here), or pruned while this process stalled,
  * or lost with the stream's data (joined again, announced again).
  */
@@ -68,6 +69,8 @@ export class NatsPresence implements EnginePresence {
   /** One member's join, leave and refresh run in call order (key: channel + newline + client). */
   readonly #queue = new KeyedQueue();
   readonly #timer: ReturnType<typeof setInterval>;
+  /** Per channel, a prune due when the next member of another process would expire unrefreshed. */
+  readonly #pruneTimers = new Map<string, ReturnType<typeof setTimeout>>();
   /** The connection last used: closing ends the members through it (the engine refuses new calls by then). */
   #lastLink: PresenceLink | undefined;
   #closed = false;
@@ -187,6 +190,8 @@ export class NatsPresence implements EnginePresence {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
+    for (const timer of this.#pruneTimers.values()) clearTimeout(timer);
+    this.#pruneTimers.clear();
     for (const sub of this.#subscriptions) if (!sub.isClosed()) sub.unsubscribe();
     this.#subscriptions.clear();
     this.#watched.clear();
@@ -311,15 +316,34 @@ export class NatsPresence implements EnginePresence {
   }
 
   async #pruneChannel(link: PresenceLink, channel: string): Promise<void> {
+    const entries = await link.store.entries(channel);
     const now = Date.now();
     const mine = this.#local.get(channel);
-    // This engine's own members are being rewritten by the same refresh: pruning them would only race it.
-    const expired = (await link.store.entries(channel)).filter(
-      (entry) =>
-        entry.state === 'member' &&
-        entry.expiresAt <= now &&
-        !(entry.owner === this.#owner && mine?.has(entry.member.client)),
-    );
+    const expired: Entry[] = [];
+    let next = Number.POSITIVE_INFINITY;
+    for (const entry of entries) {
+      // This engine's own members are being rewritten by the same refresh: pruning them would only race it.
+      if (entry.state !== 'member' || (entry.owner === this.#owner && mine?.has(entry.member.client)))
+        continue;
+      if (entry.expiresAt <= now) expired.push(entry);
+      else next = Math.min(next, entry.expiresAt);
+    }
+    // A member refreshed in time is rewritten before this fires (the next refresh replaces the timer);
+    // one that is not is pruned the moment it expires, not up to a refresh period later.
+    clearTimeout(this.#pruneTimers.get(channel));
+    this.#pruneTimers.delete(channel);
+    if (next < Number.POSITIVE_INFINITY && !this.#closed) {
+      const timer = setTimeout(
+        () => {
+          this.#pruneTimers.delete(channel);
+          if (this.#closed || !(this.#local.has(channel) || this.#watched.has(channel))) return;
+          this.#pruneChannel(link, channel).catch(() => undefined);
+        },
+        next - now + 5,
+      );
+      timer.unref();
+      this.#pruneTimers.set(channel, timer);
+    }
     await Promise.all(expired.map((entry) => this.#prune(link, channel, entry)));
   }
 

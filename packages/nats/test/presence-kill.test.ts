@@ -1,5 +1,5 @@
 // A real process with presence members is SIGKILLed (no leave, no close): the others list its members
-// until their TTL has passed, then drop them, each with exactly one `leave` heard by every listener.
+// until their TTL has passed, then drop them within it, each with one `leave` heard by every listener.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { after, test } from 'node:test';
@@ -80,8 +80,9 @@ if (unavailable && process.env.CI === 'true') {
     }, 10_000);
     const latest = Math.max(...leaveTimes.values()) - killedAt;
     t.diagnostic(`the killed process's members left ${latest} ms after SIGKILL (TTL ${TTL_MS} ms)`);
-    // Expired at most TTL after the kill, pruned within the next refresh (TTL/3), plus slack for this machine.
-    assert.ok(latest <= TTL_MS + TTL_MS / 3 + 700, `left ${latest} ms after the kill`);
+    // Refreshed last before the kill, so expired at most TTL after it, and pruned as they expire (the
+    // others time a prune for the next expiry); the rest is slack for a loaded machine.
+    assert.ok(latest <= TTL_MS + 600, `left ${latest} ms after the kill (TTL ${TTL_MS} ms)`);
     assert.deepEqual(await c.presence.members(channel), [{ client: 'b1', user: 'bob' }]);
     await sleep(500);
     for (const events of heard) {
