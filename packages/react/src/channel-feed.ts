@@ -123,7 +123,15 @@ export class ChannelFeed<T> {
   #receive(message: Message<T>): void {
     if (message.channel === this.#channel) this.#position = { epoch: message.epoch, offset: message.offset };
     // The app's handler first: a hook that only keeps a count sees it before React renders again.
-    this.handler?.(message);
+    // One that throws still leaves the message in the state (the client reports the error).
+    try {
+      this.handler?.(message);
+    } finally {
+      this.#keep(message);
+    }
+  }
+
+  #keep(message: Message<T>): void {
     const keep = this.#options.keep;
     if (keep === undefined) return;
     const before = this.#snapshot.messages;
