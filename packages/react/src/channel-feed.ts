@@ -99,7 +99,11 @@ export class ChannelFeed<T> {
       return;
     }
     this.#subscription = subscription;
-    this.#set({ status: 'subscribing', error: undefined });
+    // A handle joining a subscription the client already holds may be on at once, with no event to say so.
+    this.#set({
+      status: subscription.state === 'subscribed' ? 'subscribed' : 'subscribing',
+      error: undefined,
+    });
     this.#offs = [
       subscription.on('subscribed', (position) => {
         // Starting from now, the position the server gave is where a later resume must start.

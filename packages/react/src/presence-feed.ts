@@ -80,6 +80,8 @@ export class PresenceFeed {
       subscription.on('leave', change('leave')),
       subscription.on('error', (error) => this.#set({ status: 'failed', error })),
     ];
+    // A handle joining a subscription the client already holds may be on at once, with no event to say so.
+    if (subscription.state === 'subscribed') this.#ask(subscription);
   }
 
   #ask(subscription: Subscription): void {
