@@ -8,6 +8,8 @@ import {
   type DataOf,
   DEFAULT_MOUNT_PATH,
   Defaults,
+  decodeCursor,
+  Endpoint,
   ErrorCode,
   type ErrorFrame,
   FrameType,
@@ -25,14 +27,23 @@ import {
   type Untyped,
 } from '@tidings/protocol';
 import { type Backoff, exponentialBackoff } from './backoff.js';
+import { channelQuery } from './channel-query.js';
 import { Emitter } from './emitter.js';
+import { httpGet } from './http-get.js';
 import { Persistence, type StorageLike } from './persistence.js';
 import { randomKey } from './random-key.js';
 import { nextRequestId } from './request-id.js';
 import { RetryTimer } from './retry-timer.js';
 import { DEFAULT_SIZE_LIMITS, type SizeLimits, sizeError } from './size-limits.js';
-import { type MessageHandler, Subscription, type SubscriptionOwner } from './subscription.js';
-import type { CloseInfo, Platform, Transport, TransportHost, TransportKind } from './transport.js';
+import { type Delivery, type MessageHandler, Subscription, type SubscriptionOwner } from './subscription.js';
+import type {
+  ChannelSpec,
+  CloseInfo,
+  Platform,
+  Transport,
+  TransportHost,
+  TransportKind,
+} from './transport.js';
 import { longpoll } from './transports/longpoll.js';
 import { poll } from './transports/poll.js';
 import { sse } from './transports/sse.js';
@@ -88,6 +99,11 @@ export interface PublishResult {
   duplicate: boolean;
 }
 
+interface PollAnswer {
+  frames: ServerFrame[];
+  cursor: string;
+}
+
 const KINDS: Record<TransportName, TransportKind> = { websocket, sse, stream, longpoll, poll };
 
 /** Slack past the heartbeat before a silent connection counts as dead. */
@@ -141,7 +157,8 @@ export class Client<Map extends ChannelMap = Untyped>
   #watchdog: ReturnType<typeof setTimeout> | undefined;
   /** Bumped on every connect and stop, so a connect that awaited a token knows if it is still wanted. */
   #attempt = 0;
-  readonly #subscriptions = new Map<string, Subscription>();
+  /** Every handle per channel or pattern, oldest first: one subscription on the wire, from the oldest's position. */
+  readonly #subscriptions = new Map<string, Subscription[]>();
   readonly #pending = new Map<number, PendingPublish>();
   readonly #asks = new Set<PendingAsk>();
   /** What the server accepts, as it last said. */
@@ -150,6 +167,8 @@ export class Client<Map extends ChannelMap = Untyped>
   readonly #names: TransportName[];
   readonly #platform: Platform;
   readonly #token: ClientOptions['token'];
+  /** The token in use: every new request and connection sends it. */
+  #current: string | undefined;
   readonly #backoff: Backoff;
   readonly #retry: RetryTimer;
   readonly #persistence: Persistence | undefined;
@@ -198,7 +217,10 @@ export class Client<Map extends ChannelMap = Untyped>
 
   /**
    * Subscribes `handler` to a channel, or a pattern (`chat.*`, `chat.>`). It sees each message once,
-   * in order, across reconnects. Throws a TidingsError for a bad name or a channel already subscribed.
+   * in order, across reconnects. Any number of handlers may share a channel: one subscription on the
+   * wire, and each handle's `unsubscribe()` stops only its handler. One that asks for `'snapshot'` or a
+   * position while the channel is already subscribed gets that replay by itself (a poll read), then the
+   * live messages. Throws a TidingsError for a bad name, or a pattern with another start than `'now'`.
    */
   subscribe<T = never, C extends ChannelOf<Map> = ChannelOf<Map>>(
     channel: C,
@@ -211,22 +233,50 @@ export class Client<Map extends ChannelMap = Untyped>
     if (isPattern(channel) && since !== Since.now) {
       throw new TidingsError(ErrorCode.invalidField, 'a pattern subscription can only start from "now"');
     }
-    if (this.#subscriptions.has(channel)) {
-      throw new TidingsError(ErrorCode.alreadySubscribed, `already subscribed to ${channel}`);
-    }
-    const subscription = new Subscription(this, channel, handler, since, this.#persistence);
-    this.#subscriptions.set(channel, subscription);
-    this.#connection?.transport?.subscribe(subscription.spec());
+    const handles = this.#subscriptions.get(channel) ?? [];
+    const lead = handles[0];
+    const subscription = new Subscription(this, channel, handler, since, this.#persistence, !lead);
+    this.#subscriptions.set(channel, [...handles, subscription]);
+    if (!lead) this.#connection?.transport?.subscribe(subscription.spec());
+    else if (since !== Since.now) subscription.hold(this.#replay(channel, since));
+    // It starts where the others are: the wire said `subscribed` already.
+    else if (lead.state === 'subscribed')
+      subscription.receive({ type: FrameType.subscribed, channel, ...lead.position });
     return subscription;
   }
 
+  /** Stops one handle (or, by name, every handle of the channel); the wire subscription ends with the last. */
   unsubscribe(target: Subscription | string): void {
     const channel = typeof target === 'string' ? target : target.channel;
-    const subscription = this.#subscriptions.get(channel);
-    if (!subscription || (typeof target !== 'string' && subscription !== target)) return;
+    const handles = this.#subscriptions.get(channel) ?? [];
+    const rest = handles.filter((handle) => handle !== target && typeof target !== 'string');
+    if (rest.length === handles.length) return;
+    for (const handle of handles) if (!rest.includes(handle)) handle.end(rest.length === 0);
+    if (rest.length > 0) return void this.#subscriptions.set(channel, rest);
     this.#subscriptions.delete(channel);
-    subscription.end(true);
     this.#connection?.transport?.unsubscribe(channel);
+  }
+
+  /**
+   * What a handle that joins a subscribed channel asked to see first: the channel from `since` to now,
+   * read by `poll` (following its cursor), ending with its position as a `subscribed` frame.
+   */
+  async #replay(channel: string, since: SinceSpec): Promise<Delivery[]> {
+    const frames: Delivery[] = [];
+    let spec: ChannelSpec = { channel, since };
+    for (;;) {
+      const query = channelQuery([spec]);
+      query.params.push([Query.wait, '0']);
+      const answer = await httpGet<PollAnswer>(this.#platform.fetch!, this.#url(Endpoint.poll, query.params));
+      const position = decodeCursor(answer.cursor).get(channel)!;
+      // Only what a subscription takes: not the `disconnect` of an expired token, say.
+      frames.push(...(answer.frames.filter((frame) => 'epoch' in frame) as Delivery[]));
+      if (!answer.frames.some((frame) => frame.type === FrameType.message)) {
+        frames.push({ type: FrameType.subscribed, channel, ...position });
+        return frames;
+      }
+      spec = { channel, since: position };
+    }
   }
 
   /**
@@ -313,7 +363,7 @@ export class Client<Map extends ChannelMap = Untyped>
   close(): void {
     if (this.#state === 'disconnected') return;
     this.#stop(new TidingsError(ErrorCode.closed, 'the client was closed'));
-    for (const subscription of this.#subscriptions.values()) subscription.end(false);
+    for (const subscription of this.#handles()) subscription.end(false);
     this.#subscriptions.clear();
   }
 
@@ -337,17 +387,13 @@ export class Client<Map extends ChannelMap = Untyped>
       return this.#retry.schedule();
     }
     if (attempt !== this.#attempt) return;
+    this.#current = token;
     const connection: Connection = { name: this.#names[this.#index], opened: false };
     const live = () => this.#connection === connection;
     const host: TransportHost = {
       platform: this.#platform,
-      url: (endpoint, params = []) => {
-        const query = new URLSearchParams(params);
-        query.set(Query.version, String(PROTOCOL_VERSION));
-        if (token) query.set(Query.token, token);
-        return `${this.#root}${endpoint}?${query}`;
-      },
-      channels: () => Array.from(this.#subscriptions.values(), (subscription) => subscription.spec()),
+      url: (endpoint, params) => this.#url(endpoint, params),
+      channels: () => Array.from(this.#subscriptions.values(), (handles) => handles[0].spec()),
       open: (heartbeat) => live() && this.#opened(connection, heartbeat),
       limits: (limits) => {
         if (live()) this.#limits = { ...DEFAULT_SIZE_LIMITS, ...this.#limits, ...limits };
@@ -385,7 +431,7 @@ export class Client<Map extends ChannelMap = Untyped>
     if (!connection) return;
     this.#drop();
     if (info.frameTooLarge) this.#tooLarge(connection);
-    for (const subscription of this.#subscriptions.values()) subscription.interrupt();
+    for (const subscription of this.#handles()) subscription.interrupt();
     if (info.code) {
       const error = new TidingsError(info.code as ErrorCode, info.message || info.code);
       if (info.reconnect === false || error.action === 'fatal') {
@@ -425,16 +471,16 @@ export class Client<Map extends ChannelMap = Untyped>
     switch (frame.type) {
       case FrameType.subscribed:
       case FrameType.reset:
-        this.#subscriptions.get(frame.channel)?.receive(frame);
+        for (const handle of this.#handles(frame.channel)) handle.receive(frame);
         break;
       case FrameType.join:
       case FrameType.leave:
-        this.#subscriptions.get(frame.channel)?.heard(frame);
+        for (const handle of this.#handles(frame.channel)) handle.heard(frame);
         break;
       case FrameType.message:
       case FrameType.snapshot:
         // A pattern's messages name it, so a channel subscribed both ways gets each message once per subscription.
-        this.#subscriptions.get(frame.pattern ?? frame.channel)?.receive(frame);
+        for (const handle of this.#handles(frame.pattern ?? frame.channel)) handle.receive(frame);
         break;
       case FrameType.disconnect:
         // Every transport ends with this frame when the server ends it on purpose (and a long-poll
@@ -461,20 +507,21 @@ export class Client<Map extends ChannelMap = Untyped>
 
   /** The server refused or ended one subscription; the others go on. */
   #refused(channel: string, error: TidingsError): void {
-    const subscription = this.#subscriptions.get(channel);
-    if (!subscription) return;
+    const handles = this.#subscriptions.get(channel);
+    if (!handles) return;
     if (error.action === 'fatal') {
       this.#subscriptions.delete(channel);
-      subscription.fail(error);
+      for (const handle of handles) handle.fail(error);
     } else if (error.action === 'reconnect') this.#lost();
     else {
+      const lead = handles[0];
       setTimeout(
         () => {
-          if (this.#subscriptions.get(channel) === subscription) {
-            this.#connection?.transport?.subscribe(subscription.spec());
+          if (this.#subscriptions.get(channel)?.[0] === lead) {
+            this.#connection?.transport?.subscribe(lead.spec());
           }
         },
-        this.#backoff(++subscription.tries),
+        this.#backoff(++lead.tries),
       );
     }
   }
@@ -525,7 +572,7 @@ export class Client<Map extends ChannelMap = Untyped>
 
   #fail(error: TidingsError): void {
     this.#stop(error);
-    for (const subscription of this.#subscriptions.values()) subscription.fail(error);
+    for (const subscription of this.#handles()) subscription.fail(error);
     this.#subscriptions.clear();
     // The client stops for good here (refused origin, credentials, …): an app that listens to nothing
     // would see only `disconnected`, so the console says why.
@@ -543,6 +590,21 @@ export class Client<Map extends ChannelMap = Untyped>
     this.#pending.clear();
     for (const ask of this.#asks) ask.reject(error);
     this.#asks.clear();
+  }
+
+  /** The handles of one channel or pattern (a copy: a handler may unsubscribe), or of all. */
+  #handles(channel?: string): Subscription[] {
+    return channel === undefined
+      ? [...this.#subscriptions.values()].flat()
+      : [...(this.#subscriptions.get(channel) ?? [])];
+  }
+
+  /** An endpoint's URL with the common query (version, the current token) and `params`. */
+  #url(endpoint: string, params: [string, string][] = []): string {
+    const query = new URLSearchParams(params);
+    query.set(Query.version, String(PROTOCOL_VERSION));
+    if (this.#current) query.set(Query.token, this.#current);
+    return `${this.#root}${endpoint}?${query}`;
   }
 
   #assertOpen(): void {

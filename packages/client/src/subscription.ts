@@ -50,7 +50,7 @@ export interface SubscriptionOwner {
   presence(channel: string): Promise<PresenceMember[]>;
 }
 
-type Delivery = SubscribedFrame | MessageFrame | SnapshotFrame | ResetFrame;
+export type Delivery = SubscribedFrame | MessageFrame | SnapshotFrame | ResetFrame;
 
 /**
  * One subscription of a client. It keeps the position of its channel (of each matching channel, for a
@@ -67,6 +67,8 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   readonly #persistence: Persistence | undefined;
   /** @internal Refusals in a row that asked to retry, for the backoff. */
   tries = 0;
+  /** Live frames that wait while a replay of its own is read (see `hold`). */
+  #held: Delivery[] | undefined;
 
   /** @internal Use `client.subscribe`. */
   constructor(
@@ -75,6 +77,7 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     handler: MessageHandler<never>,
     since: SinceSpec,
     persistence?: Persistence,
+    resume = true,
   ) {
     super();
     this.#owner = owner;
@@ -82,7 +85,7 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     this.#handler = handler;
     this.#since = since;
     this.#persistence = persistence;
-    const start = typeof since === 'object' ? since : persistence?.position(channel);
+    const start = typeof since === 'object' ? since : resume ? persistence?.position(channel) : undefined;
     if (start) this.#positions.set(channel, start);
   }
 
@@ -118,8 +121,29 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     return { channel: this.channel, since: this.position ?? this.#since };
   }
 
+  /**
+   * @internal A handle that joined a channel already subscribed, with a start of its own: the live
+   * frames wait until `replay` (the channel from that start to now) is delivered, then follow it, with
+   * what both have dropped once. A failed replay fails the handle.
+   */
+  hold(replay: Promise<Delivery[]>): void {
+    const held: Delivery[] = [];
+    this.#held = held;
+    replay.then(
+      (frames) => {
+        this.#held = undefined;
+        for (const frame of [...frames, ...held]) if (this.#state !== 'unsubscribed') this.receive(frame);
+      },
+      (error) => {
+        this.#held = undefined;
+        this.fail(error);
+      },
+    );
+  }
+
   /** @internal */
   receive(frame: Delivery): void {
+    if (this.#held) return void this.#held.push(frame);
     const known = this.#positions.get(frame.channel);
     const same = known?.epoch === frame.epoch;
     switch (frame.type) {
