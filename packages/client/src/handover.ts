@@ -53,11 +53,9 @@ export function handover(
       if (!held) return deliver(frame);
       held.push(frame);
       if (!waiting.size) seen.add(key(frame));
-      else if (
-        (frame.type === FrameType.subscribed || frame.type === FrameType.error) &&
-        waiting.delete(frame.channel!) &&
-        !waiting.size
-      ) {
+      else if (frame.type === FrameType.subscribed || frame.type === FrameType.error) {
+        waiting.delete(frame.channel!);
+        if (waiting.size) return;
         clearTimeout(timer);
         timer = setTimeout(end, GRACE_MS);
       }
