@@ -30,7 +30,7 @@ import { type Backoff, exponentialBackoff } from './backoff.js';
 import { channelQuery } from './channel-query.js';
 import { Emitter } from './emitter.js';
 import { httpGet } from './http-get.js';
-import { Persistence, type StorageLike } from './persistence.js';
+import { Persistence, type StorageLike, storageOf } from './persistence.js';
 import { randomKey } from './random-key.js';
 import { nextRequestId } from './request-id.js';
 import { RetryTimer } from './retry-timer.js';
@@ -68,8 +68,11 @@ export interface ClientOptions extends Platform {
   transports?: TransportName[];
   /** Sent as the `token` query parameter. A function is called again before every connection. */
   token?: string | (() => string | Promise<string>);
-  /** Where to keep positions (e.g. `sessionStorage`) so that a reloaded page resumes where it was. */
-  persist?: StorageLike | false;
+  /**
+   * Where to keep positions so that a reloaded page resumes where it was: a storage, or `true` for the
+   * page's `sessionStorage` if it has one (in Node: nothing kept).
+   */
+  persist?: StorageLike | boolean;
   /** Wait before the n-th reconnect attempt, ms. Default: exponential with full jitter, 250 ms to 10 s. */
   backoff?: Backoff;
   /** The server's mount path. Default `/tidings`. */
@@ -198,7 +201,8 @@ export class Client<Map extends ChannelMap = Untyped>
     this.#token = options.token;
     this.#backoff = options.backoff ?? exponentialBackoff();
     this.#retry = new RetryTimer(() => this.#connect(), this.#backoff);
-    if (options.persist) this.#persistence = new Persistence(options.persist, `tidings:${this.#root}`);
+    const storage = storageOf(options.persist);
+    if (storage) this.#persistence = new Persistence(storage, `tidings:${this.#root}`);
     this.#worked = this.#persistence?.transport;
     this.#index = Math.max(0, this.#names.indexOf(this.#worked!));
     this.#transport = this.#names[this.#index];
