@@ -14,6 +14,8 @@ import {
   type ErrorFrame,
   FrameType,
   isPattern,
+  type MessageFrame,
+  type Position,
   PROTOCOL_VERSION,
   type PresenceMember,
   type PublishFrame,
@@ -22,6 +24,7 @@ import {
   type ServerFrame,
   Since,
   type SinceSpec,
+  type SnapshotFrame,
   TidingsError,
   TransportName,
   type Untyped,
@@ -35,7 +38,14 @@ import { randomKey } from './random-key.js';
 import { nextRequestId } from './request-id.js';
 import { RetryTimer } from './retry-timer.js';
 import { DEFAULT_SIZE_LIMITS, type SizeLimits, sizeError } from './size-limits.js';
-import { type Delivery, type MessageHandler, Subscription, type SubscriptionOwner } from './subscription.js';
+import {
+  type Delivery,
+  type Message,
+  type MessageHandler,
+  Subscription,
+  type SubscriptionOwner,
+  toMessage,
+} from './subscription.js';
 import type {
   ChannelSpec,
   CloseInfo,
@@ -82,6 +92,22 @@ export interface ClientOptions extends Platform {
 export interface SubscribeOptions {
   /** Where to start: `'now'` (default), `'snapshot'`, or after a position. A saved position (`persist`) wins over a mode. */
   since?: SinceSpec;
+}
+
+export interface HistoryOptions {
+  /** The messages after this position. */
+  since?: Position;
+  /** The messages before this position (scroll-back). */
+  before?: Position;
+  /** At most this many (1 to 1000). Default 100. */
+  limit?: number;
+}
+
+export interface HistoryPage<T = unknown> extends Position {
+  /** `epoch` and `offset` are the channel's current position. */
+  messages: Message<T>[];
+  /** `since` could not be served (history lost or trimmed): the snapshot, if any, and what follows. */
+  reset: boolean;
 }
 
 export interface PublishOptions {
@@ -271,7 +297,7 @@ export class Client<Map extends ChannelMap = Untyped>
     for (;;) {
       const query = channelQuery([spec]);
       query.params.push([Query.wait, '0']);
-      const answer = await httpGet<PollAnswer>(this.#platform.fetch!, this.#url(Endpoint.poll, query.params));
+      const answer = await this.#get<PollAnswer>(Endpoint.poll, query.params);
       const position = decodeCursor(answer.cursor).get(channel)!;
       // Only what a subscription takes: not the `disconnect` of an expired token, say.
       frames.push(...(answer.frames.filter((frame) => 'epoch' in frame) as Delivery[]));
@@ -281,6 +307,33 @@ export class Client<Map extends ChannelMap = Untyped>
       }
       spec = { channel, since: position };
     }
+  }
+
+  /**
+   * A page of a channel's retained history, read by HTTP and authorized like a subscription: the
+   * newest `limit` messages (default 100), those after `since` ("what did I miss"), or those before
+   * `before` (scroll-back: pass the oldest position shown). `reset` says `since` could not be served:
+   * the channel's snapshot (if any) and the messages retained after it come instead.
+   */
+  async history<C extends ChannelOf<Map>>(
+    channel: C,
+    { since, before, limit }: HistoryOptions = {},
+  ): Promise<HistoryPage<DataOf<Map, C>>> {
+    assertChannelName(channel);
+    const params: [string, string][] = [[Query.channel, channel]];
+    if (since) params.push([Query.since, `${since.epoch}:${since.offset}`]);
+    if (before) params.push([Query.before, `${before.epoch}:${before.offset}`]);
+    if (limit) params.push([Query.limit, String(limit)]);
+    const { frames, ...page } = await this.#get<
+      Position & { reset: boolean; frames: (MessageFrame | SnapshotFrame)[] }
+    >(Endpoint.history, params);
+    return { ...page, messages: frames.map(toMessage) as Message<DataOf<Map, C>>[] };
+  }
+
+  /** GETs an endpoint (with a token, even before the first connection fetched one). */
+  async #get<T>(endpoint: string, params: [string, string][]): Promise<T> {
+    this.#current ??= typeof this.#token === 'function' ? await this.#token() : this.#token;
+    return httpGet<T>(this.#platform.fetch!, this.#url(endpoint, params));
   }
 
   /**

@@ -29,6 +29,11 @@ export interface Message<T = unknown> {
   snapshot: boolean;
 }
 
+/** The app's view of a `message` or `snapshot` frame. */
+export function toMessage({ channel, data, epoch, offset, ts, type }: MessageFrame | SnapshotFrame): Message {
+  return { channel, data, epoch, offset, ts, snapshot: type === FrameType.snapshot };
+}
+
 export type MessageHandler<T = unknown> = (message: Message<T>) => void;
 
 export interface SubscriptionEvents {
@@ -166,9 +171,8 @@ export class Subscription extends Emitter<SubscriptionEvents> {
         // A snapshot sits at its offset (the position a reset or `since: snapshot` gave); a message after it.
         if (same && (frame.offset < known!.offset || (frame.offset === known!.offset && !snapshot))) return;
         this.#move(frame.channel, frame.epoch, frame.offset);
-        const { channel, data, epoch, offset, ts } = frame;
         try {
-          (this.#handler as MessageHandler)({ channel, data, epoch, offset, ts, snapshot });
+          (this.#handler as MessageHandler)(toMessage(frame));
         } catch (error) {
           rethrow(error);
         }

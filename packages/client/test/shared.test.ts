@@ -32,9 +32,9 @@ for (const transport of [TransportName.websocket, TransportName.sse, TransportNa
       assert.deepEqual(a, [1, 2]);
       assert.deepEqual(b, [1]);
       // StrictMode's mount, unmount, mount: harmless.
-      const again = client.subscribe('chat', (m) => b.push(m.data));
+      const again = client.subscribe('chat', (m) => b.push(m.data as number));
       again.unsubscribe();
-      const third = client.subscribe('chat', (m) => b.push(m.data));
+      const third = client.subscribe('chat', (m) => b.push(m.data as number));
       await waitFor(() => third.state === 'subscribed', 5000, 'third subscribed');
       await server.hub.publish('chat', 3);
       await waitFor(() => a.length === 3 && b.length === 2, 5000, 'both got 3');
