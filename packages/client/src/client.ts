@@ -76,7 +76,11 @@ export interface ClientEvents {
 export interface ClientOptions extends Platform {
   /** The transports to use, in order of preference. Default: websocket, sse, stream, longpoll, poll. */
   transports?: TransportName[];
-  /** Sent as the `token` query parameter. A function is called again before every connection. */
+  /**
+   * Sent as the `token` query parameter. A function is called again before every connection, and
+   * before the token expires (the server's `welcome` says when): the WebSocket renews it in band
+   * (`refresh`), a stream reopens with it from its positions, polling sends it with the next request.
+   */
   token?: string | (() => string | Promise<string>);
   /**
    * Where to keep positions so that a reloaded page resumes where it was: a storage, or `true` for the
@@ -144,6 +148,8 @@ const CONNECT_TIMEOUT_MS = 10_000;
  * tries: losing the network looks the same as a proxy that blocks it.
  */
 const FALLBACK_AFTER = 2;
+/** A token is renewed this long before it expires, at most (see `#expires`). */
+const REFRESH_EARLY_MS = 30_000;
 const FALLBACK_AFTER_WORKED = 5;
 
 interface Connection {
@@ -198,6 +204,7 @@ export class Client<Map extends ChannelMap = Untyped>
   readonly #token: ClientOptions['token'];
   /** The token in use: every new request and connection sends it. */
   #current: string | undefined;
+  #renewal: ReturnType<typeof setTimeout> | undefined;
   readonly #backoff: Backoff;
   readonly #retry: RetryTimer;
   readonly #persistence: Persistence | undefined;
@@ -452,8 +459,10 @@ export class Client<Map extends ChannelMap = Untyped>
       url: (endpoint, params) => this.#url(endpoint, params),
       channels: () => Array.from(this.#subscriptions.values(), (handles) => handles[0].spec()),
       open: (heartbeat) => live() && this.#opened(connection, heartbeat),
-      limits: (limits) => {
-        if (live()) this.#limits = { ...DEFAULT_SIZE_LIMITS, ...this.#limits, ...limits };
+      limits: ({ expiresAt, ...limits }) => {
+        if (!live()) return;
+        this.#limits = { ...DEFAULT_SIZE_LIMITS, ...this.#limits, ...limits };
+        this.#expires(expiresAt);
       },
       frame: (frame) => live() && this.#frame(frame),
       close: (info) => live() && this.#lost(info),
@@ -539,6 +548,9 @@ export class Client<Map extends ChannelMap = Untyped>
         // A pattern's messages name it, so a channel subscribed both ways gets each message once per subscription.
         for (const handle of this.#handles(frame.pattern ?? frame.channel)) handle.receive(frame);
         break;
+      case FrameType.refreshed:
+        this.#expires(frame.expiresAt);
+        break;
       case FrameType.disconnect:
         // Every transport ends with this frame when the server ends it on purpose (and a long-poll
         // answer may hold it after its messages): act now rather than on the close that follows.
@@ -583,6 +595,29 @@ export class Client<Map extends ChannelMap = Untyped>
     }
   }
 
+  /**
+   * Renews the token in band before it expires (a token function only): a fifth of its life early, at
+   * most 30 s, so a slow token endpoint still answers in time. A failure leaves it to expire: the
+   * server then ends the connection, and the reconnect asks for a token again.
+   */
+  #expires(expiresAt?: number): void {
+    clearTimeout(this.#renewal);
+    if (!expiresAt || typeof this.#token !== 'function') return;
+    const left = expiresAt - Date.now();
+    const connection = this.#connection;
+    this.#renewal = setTimeout(
+      async () => {
+        try {
+          const token = await (this.#token as () => string | Promise<string>)();
+          if (this.#connection !== connection) return;
+          this.#current = token;
+          connection?.transport?.refresh(token);
+        } catch {}
+      },
+      Math.max(0, left - Math.min(REFRESH_EARLY_MS, left / 5)),
+    );
+  }
+
   #settle(pending: PendingPublish, frame: AckFrame | ErrorFrame): void {
     const { id } = pending.frame;
     if (frame.type === FrameType.ack) {
@@ -622,6 +657,7 @@ export class Client<Map extends ChannelMap = Untyped>
 
   #drop(): void {
     clearTimeout(this.#watchdog);
+    clearTimeout(this.#renewal);
     const connection = this.#connection;
     this.#connection = undefined;
     connection?.transport?.close();

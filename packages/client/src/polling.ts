@@ -113,6 +113,8 @@ export function polling(host: TransportHost, endpoint: string, interval: number,
   return {
     subscribe: () => next(0),
     unsubscribe: () => next(0),
+    // The next request sends it.
+    refresh: () => {},
     publish: (frame) => httpPublish(host, frame),
     presence: (channel) => httpPresence(host, channel),
     close: () => {

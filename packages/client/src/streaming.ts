@@ -122,6 +122,7 @@ export function streaming(host: TransportHost, endpoint: string, openStream: Ope
   return {
     subscribe: () => schedule(true),
     unsubscribe: () => schedule(true),
+    refresh: () => schedule(true),
     publish: (frame) => httpPublish(host, frame),
     presence: (channel) => httpPresence(host, channel),
     close: () => {

@@ -101,6 +101,7 @@ export const websocket: TransportKind = {
       subscribe,
       unsubscribe: (channel) => send({ type: FrameType.unsubscribe, channel }),
       publish: send,
+      refresh: (token) => send({ type: FrameType.refresh, id: nextRequestId(), token }),
       presence: (channel) =>
         new Promise((resolve, reject) => {
           if (!welcomed || socket.readyState !== OPEN) return reject();
