@@ -32,6 +32,7 @@ import {
 import { type Backoff, exponentialBackoff } from './backoff.js';
 import { channelQuery } from './channel-query.js';
 import { Emitter } from './emitter.js';
+import { type Handover, handover } from './handover.js';
 import { httpGet } from './http-get.js';
 import { Persistence, type StorageLike, storageOf } from './persistence.js';
 import { randomKey } from './random-key.js';
@@ -150,6 +151,8 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const FALLBACK_AFTER = 2;
 /** A token is renewed this long before it expires, at most (see `#expires`). */
 const REFRESH_EARLY_MS = 30_000;
+/** The longest wait between two WebSocket probes after a fallback. */
+const PROBE_MAX_MS = 60_000;
 const FALLBACK_AFTER_WORKED = 5;
 
 interface Connection {
@@ -205,6 +208,10 @@ export class Client<Map extends ChannelMap = Untyped>
   /** The token in use: every new request and connection sends it. */
   #current: string | undefined;
   #renewal: ReturnType<typeof setTimeout> | undefined;
+  /** The next WebSocket probe after a fallback, and the one under way. */
+  #upgrade: ReturnType<typeof setTimeout> | undefined;
+  #probing: Connection | undefined;
+  #route: ((frame: ServerFrame) => void) | undefined;
   readonly #backoff: Backoff;
   readonly #retry: RetryTimer;
   readonly #persistence: Persistence | undefined;
@@ -457,14 +464,15 @@ export class Client<Map extends ChannelMap = Untyped>
     const host: TransportHost = {
       platform: this.#platform,
       url: (endpoint, params) => this.#url(endpoint, params),
-      channels: () => Array.from(this.#subscriptions.values(), (handles) => handles[0].spec()),
+      channels: () => this.#specs(),
       open: (heartbeat) => live() && this.#opened(connection, heartbeat),
       limits: ({ expiresAt, ...limits }) => {
         if (!live()) return;
         this.#limits = { ...DEFAULT_SIZE_LIMITS, ...this.#limits, ...limits };
         this.#expires(expiresAt);
       },
-      frame: (frame) => live() && this.#frame(frame),
+      // While a WebSocket takes over (see `#probe`), this connection's frames go through the handover.
+      frame: (frame) => live() && (this.#route ?? this.#frame.bind(this))(frame),
       close: (info) => live() && this.#lost(info),
     };
     this.#transport = connection.name;
@@ -489,6 +497,72 @@ export class Client<Map extends ChannelMap = Untyped>
     for (const pending of this.#pending.values()) this.#send(pending);
     this.#setState('connected');
     for (const ask of this.#asks) this.#ask(ask);
+    this.#probe();
+  }
+
+  /**
+   * After a fallback, tries the WebSocket again in the background, less often each time (4 backoffs,
+   * at most a minute), as Socket.IO's upgrade does. When it opens, the handover moves every
+   * subscription over: the old connection delivers until the WebSocket has them all and both deliver
+   * the same message, so nothing is lost (patterns included) or doubled. Publishes not yet answered are
+   * sent again with their keys (the server answers a duplicate with its original).
+   */
+  #probe(tries = 1): void {
+    const from = this.#connection;
+    const ws = TransportName.websocket;
+    if (from?.name === ws || !this.#names.includes(ws)) return;
+    this.#upgrade = setTimeout(
+      () => {
+        if (this.#connection !== from) return;
+        const probe: Connection = { name: ws, opened: false };
+        this.#probing = probe;
+        const now = () => this.#connection === probe;
+        const failed = () => {
+          if (this.#probing !== probe) return;
+          this.#probing = this.#route = undefined;
+          probe.transport?.close();
+          this.#probe(tries + 1);
+        };
+        let hand: Handover | undefined;
+        let expiresAt: number | undefined;
+        probe.transport = KINDS[ws].open({
+          platform: this.#platform,
+          url: (endpoint, params) => this.#url(endpoint, params),
+          channels: () => this.#specs(),
+          open: (heartbeat) => {
+            if (this.#probing !== probe || hand) return;
+            hand = handover(
+              [...this.#subscriptions.keys()],
+              (frame) => this.#frame(frame),
+              () => {
+                if (this.#probing !== probe) return;
+                this.#probing = this.#route = undefined;
+                this.#drop();
+                this.#connection = probe;
+                probe.opened = true;
+                this.#transport = this.#worked = ws;
+                this.#index = this.#names.indexOf(ws);
+                if (this.#persistence) this.#persistence.transport = ws;
+                this.#heartbeat = heartbeat ?? Defaults.heartbeatMs;
+                this.#watch();
+                this.#expires(expiresAt);
+                for (const pending of this.#pending.values())
+                  if (pending.sentOn === from) this.#send(pending);
+                for (const ask of this.#asks) this.#ask(ask);
+              },
+            );
+            this.#route = hand.old;
+          },
+          limits: (limits) => {
+            ({ expiresAt } = limits);
+            this.#limits = { ...DEFAULT_SIZE_LIMITS, ...this.#limits, ...limits };
+          },
+          frame: (frame) => (now() ? this.#frame(frame) : this.#probing === probe && hand?.next(frame)),
+          close: (info) => (now() ? this.#lost(info) : failed()),
+        });
+      },
+      Math.min(PROBE_MAX_MS, 4 * this.#backoff(tries)),
+    );
   }
 
   /** The connection is gone: reconnect (to the next transport if this one never opened), or stop. */
@@ -658,6 +732,10 @@ export class Client<Map extends ChannelMap = Untyped>
   #drop(): void {
     clearTimeout(this.#watchdog);
     clearTimeout(this.#renewal);
+    clearTimeout(this.#upgrade);
+    this.#route = undefined;
+    if (this.#probing !== this.#connection) this.#probing?.transport?.close();
+    this.#probing = undefined;
     const connection = this.#connection;
     this.#connection = undefined;
     connection?.transport?.close();
@@ -690,6 +768,11 @@ export class Client<Map extends ChannelMap = Untyped>
     return channel === undefined
       ? [...this.#subscriptions.values()].flat()
       : [...(this.#subscriptions.get(channel) ?? [])];
+  }
+
+  /** What the wire subscriptions are: each channel's or pattern's oldest handle, at its position or start. */
+  #specs(): ChannelSpec[] {
+    return Array.from(this.#subscriptions.values(), (handles) => handles[0].spec());
   }
 
   /** An endpoint's URL with the common query (version, the current token) and `params`. */
