@@ -1,14 +1,11 @@
 import {
   type AckFrame,
-  assertChannelName,
-  assertChannelOrPattern,
   type ChannelMap,
   type ChannelOf,
   type Chosen,
   type DataOf,
   DEFAULT_MOUNT_PATH,
   Defaults,
-  decodeCursor,
   Endpoint,
   ErrorCode,
   type ErrorFrame,
@@ -19,7 +16,6 @@ import {
   PROTOCOL_VERSION,
   type PresenceMember,
   type PublishFrame,
-  parseSince,
   Query,
   type ServerFrame,
   Since,
@@ -30,7 +26,8 @@ import {
   type Untyped,
 } from '@tidings/protocol';
 import { type Backoff, exponentialBackoff } from './backoff.js';
-import { channelQuery } from './channel-query.js';
+import { channelQuery, readCursor } from './channel-query.js';
+import { assertChannel, errorOf, sinceOf } from './checks.js';
 import { Emitter } from './emitter.js';
 import { type Handover, handover } from './handover.js';
 import { httpGet } from './http-get.js';
@@ -272,8 +269,8 @@ export class Client<Map extends ChannelMap = Untyped>
     options: SubscribeOptions = {},
   ): Subscription {
     this.#assertOpen();
-    assertChannelOrPattern(channel);
-    const since = parseSince(options.since);
+    assertChannel(channel, true);
+    const since = sinceOf(options.since);
     if (isPattern(channel) && since !== Since.now) {
       throw new TidingsError(ErrorCode.invalidField, 'a pattern subscription can only start from "now"');
     }
@@ -312,7 +309,7 @@ export class Client<Map extends ChannelMap = Untyped>
       const query = channelQuery([spec]);
       query.params.push([Query.wait, '0']);
       const answer = await this.#get<PollAnswer>(Endpoint.poll, query.params);
-      const position = decodeCursor(answer.cursor).get(channel)!;
+      const position = readCursor(answer.cursor).get(channel)!;
       // Only what a subscription takes: not the `disconnect` of an expired token, say.
       frames.push(...(answer.frames.filter((frame) => 'epoch' in frame) as Delivery[]));
       if (!answer.frames.some((frame) => frame.type === FrameType.message)) {
@@ -333,7 +330,7 @@ export class Client<Map extends ChannelMap = Untyped>
     channel: C,
     { since, before, limit }: HistoryOptions = {},
   ): Promise<HistoryPage<DataOf<Map, C>>> {
-    assertChannelName(channel);
+    assertChannel(channel);
     const params: [string, string][] = [[Query.channel, channel]];
     if (since) params.push([Query.since, `${since.epoch}:${since.offset}`]);
     if (before) params.push([Query.before, `${before.epoch}:${before.offset}`]);
@@ -364,7 +361,7 @@ export class Client<Map extends ChannelMap = Untyped>
   ): Promise<PublishResult> {
     return new Promise((resolve, reject) => {
       this.#assertOpen();
-      assertChannelName(channel);
+      assertChannel(channel);
       const { ifOffset, ttl, echo } = options;
       const frame = {
         type: FrameType.publish,
@@ -408,7 +405,7 @@ export class Client<Map extends ChannelMap = Untyped>
   presence(channel: string): Promise<PresenceMember[]> {
     return new Promise((resolve, reject) => {
       this.#assertOpen();
-      assertChannelName(channel);
+      assertChannel(channel);
       const ask: PendingAsk = { channel, resolve, reject };
       this.#asks.add(ask);
       if (this.#state === 'connected') this.#ask(ask);
@@ -462,9 +459,7 @@ export class Client<Map extends ChannelMap = Untyped>
     const connection: Connection = { name: this.#names[this.#index], opened: false };
     const live = () => this.#connection === connection;
     const host: TransportHost = {
-      platform: this.#platform,
-      url: (endpoint, params) => this.#url(endpoint, params),
-      channels: () => this.#specs(),
+      ...this.#common(),
       open: (heartbeat) => live() && this.#opened(connection, heartbeat),
       limits: ({ expiresAt, ...limits }) => {
         if (!live()) return;
@@ -513,23 +508,14 @@ export class Client<Map extends ChannelMap = Untyped>
     if (from?.name === ws || !this.#names.includes(ws)) return;
     this.#upgrade = setTimeout(
       () => {
-        if (this.#connection !== from) return;
         const probe: Connection = { name: ws, opened: false };
-        this.#probing = probe;
-        const now = () => this.#connection === probe;
-        const failed = () => {
-          if (this.#probing !== probe) return;
-          this.#probing = this.#route = undefined;
-          probe.transport?.close();
-          this.#probe(tries + 1);
-        };
         let hand: Handover | undefined;
-        let expiresAt: number | undefined;
+        this.#probing = probe;
         probe.transport = KINDS[ws].open({
-          platform: this.#platform,
-          url: (endpoint, params) => this.#url(endpoint, params),
-          channels: () => this.#specs(),
-          open: (heartbeat) => {
+          ...this.#common(),
+          // The same server: its limits, heartbeat and token expiry are those the client has.
+          limits: () => {},
+          open: () => {
             if (this.#probing !== probe || hand) return;
             hand = handover(
               [...this.#subscriptions.keys()],
@@ -537,15 +523,13 @@ export class Client<Map extends ChannelMap = Untyped>
               () => {
                 if (this.#probing !== probe) return;
                 this.#probing = this.#route = undefined;
-                this.#drop();
+                from!.transport!.close();
                 this.#connection = probe;
                 probe.opened = true;
                 this.#transport = this.#worked = ws;
                 this.#index = this.#names.indexOf(ws);
                 if (this.#persistence) this.#persistence.transport = ws;
-                this.#heartbeat = heartbeat ?? Defaults.heartbeatMs;
                 this.#watch();
-                this.#expires(expiresAt);
                 for (const pending of this.#pending.values())
                   if (pending.sentOn === from) this.#send(pending);
                 for (const ask of this.#asks) this.#ask(ask);
@@ -553,12 +537,13 @@ export class Client<Map extends ChannelMap = Untyped>
             );
             this.#route = hand.old;
           },
-          limits: (limits) => {
-            ({ expiresAt } = limits);
-            this.#limits = { ...DEFAULT_SIZE_LIMITS, ...this.#limits, ...limits };
+          frame: (frame) => hand?.next(frame),
+          close: (info) => {
+            if (this.#connection === probe) return this.#lost(info);
+            if (this.#probing !== probe) return;
+            this.#probing = this.#route = undefined;
+            this.#probe(tries + 1);
           },
-          frame: (frame) => (now() ? this.#frame(frame) : this.#probing === probe && hand?.next(frame)),
-          close: (info) => (now() ? this.#lost(info) : failed()),
         });
       },
       Math.min(PROBE_MAX_MS, 4 * this.#backoff(tries)),
@@ -639,7 +624,7 @@ export class Client<Map extends ChannelMap = Untyped>
         const pending = frame.id === undefined ? undefined : this.#pending.get(frame.id);
         if (pending) this.#settle(pending, frame);
         else if (frame.type === FrameType.error) {
-          const error = new TidingsError(frame.code, frame.message, frame.details);
+          const error = errorOf(frame);
           if (frame.channel) this.#refused(frame.channel, error);
           else if (error.action === 'reconnect') this.#lost();
           else this.emit('error', error);
@@ -678,14 +663,12 @@ export class Client<Map extends ChannelMap = Untyped>
     clearTimeout(this.#renewal);
     if (!expiresAt || typeof this.#token !== 'function') return;
     const left = expiresAt - Date.now();
-    const connection = this.#connection;
     this.#renewal = setTimeout(
       async () => {
         try {
-          const token = await (this.#token as () => string | Promise<string>)();
-          if (this.#connection !== connection) return;
-          this.#current = token;
-          connection?.transport?.refresh(token);
+          this.#current = await (this.#token as () => string | Promise<string>)();
+          // The connection now (a WebSocket may have taken over since).
+          this.#connection?.transport?.refresh(this.#current);
         } catch {}
       },
       Math.max(0, left - Math.min(REFRESH_EARLY_MS, left / 5)),
@@ -700,7 +683,7 @@ export class Client<Map extends ChannelMap = Untyped>
       pending.resolve({ channel, epoch, offset, ts, duplicate: frame.duplicate === true });
       return;
     }
-    const error = new TidingsError(frame.code, frame.message, frame.details);
+    const error = errorOf(frame);
     if (error.action === 'fatal') {
       this.#pending.delete(id);
       pending.reject(error);
@@ -768,6 +751,15 @@ export class Client<Map extends ChannelMap = Untyped>
     return channel === undefined
       ? [...this.#subscriptions.values()].flat()
       : [...(this.#subscriptions.get(channel) ?? [])];
+  }
+
+  /** What every transport the client opens is given, whatever its events go to. */
+  #common(): Pick<TransportHost, 'platform' | 'url' | 'channels'> {
+    return {
+      platform: this.#platform,
+      url: (endpoint, params) => this.#url(endpoint, params),
+      channels: () => this.#specs(),
+    };
   }
 
   /** What the wire subscriptions are: each channel's or pattern's oldest handle, at its position or start. */

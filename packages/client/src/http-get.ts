@@ -1,4 +1,5 @@
-import { type ErrorFrame, FrameType, TidingsError } from '@tidings/protocol';
+import { type ErrorFrame, FrameType } from '@tidings/protocol';
+import { errorOf } from './checks.js';
 
 /**
  * GETs an endpoint's JSON answer. The server's `error` frame rejects as its TidingsError; a network
@@ -6,9 +7,6 @@ import { type ErrorFrame, FrameType, TidingsError } from '@tidings/protocol';
  */
 export async function httpGet<T>(fetch: typeof globalThis.fetch, url: string): Promise<T> {
   const body = (await (await fetch(url)).json()) as T | ErrorFrame;
-  if ((body as ErrorFrame).type === FrameType.error) {
-    const { code, message, details } = body as ErrorFrame;
-    throw new TidingsError(code, message, details);
-  }
+  if ((body as ErrorFrame).type === FrameType.error) throw errorOf(body as ErrorFrame);
   return body as T;
 }

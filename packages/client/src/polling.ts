@@ -1,5 +1,5 @@
 import {
-  decodeCursor,
+  type Cursor,
   ErrorCode,
   FrameType,
   Header,
@@ -8,7 +8,7 @@ import {
   Query,
   type ServerFrame,
 } from '@tidings/protocol';
-import { channelQuery } from './channel-query.js';
+import { channelQuery, readCursor } from './channel-query.js';
 import { httpError, refuseChannels } from './http-error.js';
 import { httpPresence } from './http-presence.js';
 import { httpPublish } from './http-publish.js';
@@ -62,7 +62,7 @@ export function polling(host: TransportHost, endpoint: string, interval: number,
     const mine = new AbortController();
     controller = mine;
     let answer: PollAnswer;
-    let cursor: ReturnType<typeof decodeCursor>;
+    let cursor: Cursor;
     try {
       const response = await host.platform.fetch!(host.url(endpoint, query.params), { signal: mine.signal });
       if (!response.ok) {
@@ -75,7 +75,7 @@ export function polling(host: TransportHost, endpoint: string, interval: number,
       }
       host.limits(parseSizeLimits(response.headers.get(Header.limits)));
       answer = (await response.json()) as PollAnswer;
-      cursor = decodeCursor(answer.cursor);
+      cursor = readCursor(answer.cursor);
     } catch {
       if (mine === controller) host.close();
       return;

@@ -37,8 +37,8 @@ test('persist: true keeps positions in sessionStorage where there is one', async
   const client = connect(server.origin, { WebSocket, persist: true });
   t.after(() => client.close());
   const seen: Message[] = [];
-  client.subscribe('chat', (message) => seen.push(message));
-  await waitFor(() => client.state === 'connected', 5000, 'connected');
+  const chat = client.subscribe('chat', (message) => seen.push(message));
+  await waitFor(() => chat.state === 'subscribed', 5000, 'subscribed');
   await server.hub.publish('chat', 'hi');
   await waitFor(() => seen.length === 1, 5000, 'message');
   assert.ok([...items.values()].includes(`${seen[0].epoch}:${seen[0].offset}`));

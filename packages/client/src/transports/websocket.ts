@@ -5,8 +5,8 @@ import {
   FrameType,
   type PresenceMember,
   type ServerFrame,
-  TidingsError,
 } from '@tidings/protocol';
+import { errorOf } from '../checks.js';
 import { nextRequestId } from '../request-id.js';
 import type { ChannelSpec, TransportKind } from '../transport.js';
 
@@ -64,7 +64,7 @@ export const websocket: TransportKind = {
       if (ask) {
         asks.delete(frame.id!);
         if (frame.type === FrameType.presence) ask.resolve(frame.members);
-        else ask.reject(new TidingsError(frame.code, frame.message, frame.details));
+        else ask.reject(errorOf(frame));
         return;
       }
       switch (frame.type) {
