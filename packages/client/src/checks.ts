@@ -15,7 +15,7 @@ import {
  */
 export function assertChannel(name: unknown, pattern?: boolean): asserts name is string {
   if (!isChannelName(name) && !(pattern && typeof name === 'string' && isPattern(name))) {
-    throw new TidingsError(ErrorCode.invalidChannel, `invalid channel name ${String(name).slice(0, 64)}`);
+    throw new TidingsError(ErrorCode.invalidChannel, `invalid channel ${String(name).slice(0, 64)}`);
   }
 }
 
@@ -23,7 +23,7 @@ export function assertChannel(name: unknown, pattern?: boolean): asserts name is
 export function sinceOf(since: unknown = Since.now): SinceSpec {
   if (since === Since.now || since === Since.snapshot) return since;
   if (isPosition(since)) return { epoch: since.epoch, offset: since.offset };
-  throw new TidingsError(ErrorCode.invalidField, 'since: "now", "snapshot" or a position');
+  throw new TidingsError(ErrorCode.invalidField, 'invalid since');
 }
 
 /** The error an `error` (or `disconnect`-like) frame carries. */

@@ -230,10 +230,7 @@ export class Client<Map extends ChannelMap = Untyped>
       (name) => KINDS[name] && this.#platform[KINDS[name].needs],
     );
     if (this.#names.length === 0) {
-      throw new TidingsError(
-        ErrorCode.invalidField,
-        'no usable transport: pass WebSocket, EventSource or fetch',
-      );
+      throw new TidingsError(ErrorCode.invalidField, 'no WebSocket, EventSource or fetch');
     }
     this.#token = options.token;
     this.#backoff = options.backoff ?? exponentialBackoff();
@@ -272,7 +269,7 @@ export class Client<Map extends ChannelMap = Untyped>
     assertChannel(channel, true);
     const since = sinceOf(options.since);
     if (isPattern(channel) && since !== Since.now) {
-      throw new TidingsError(ErrorCode.invalidField, 'a pattern subscription can only start from "now"');
+      throw new TidingsError(ErrorCode.invalidField, 'a pattern starts "now"');
     }
     const handles = this.#subscriptions.get(channel) ?? [];
     const lead = handles[0];
@@ -304,11 +301,9 @@ export class Client<Map extends ChannelMap = Untyped>
    */
   async #replay(channel: string, since: SinceSpec): Promise<Delivery[]> {
     const frames: Delivery[] = [];
-    let spec: ChannelSpec = { channel, since };
     for (;;) {
-      const query = channelQuery([spec]);
-      query.params.push([Query.wait, '0']);
-      const answer = await this.#get<PollAnswer>(Endpoint.poll, query.params);
+      // `/poll` answers at once (unlike `/longpoll`).
+      const answer = await this.#get<PollAnswer>(Endpoint.poll, channelQuery([{ channel, since }]).params);
       const position = readCursor(answer.cursor).get(channel)!;
       // Only what a subscription takes: not the `disconnect` of an expired token, say.
       frames.push(...(answer.frames.filter((frame) => 'epoch' in frame) as Delivery[]));
@@ -316,7 +311,7 @@ export class Client<Map extends ChannelMap = Untyped>
         frames.push({ type: FrameType.subscribed, channel, ...position });
         return frames;
       }
-      spec = { channel, since: position };
+      since = position;
     }
   }
 
@@ -430,7 +425,7 @@ export class Client<Map extends ChannelMap = Untyped>
   /** Closes the connection for good. Pending publishes reject with CLOSED; saved positions stay. */
   close(): void {
     if (this.#state === 'disconnected') return;
-    this.#stop(new TidingsError(ErrorCode.closed, 'the client was closed'));
+    this.#stop(new TidingsError(ErrorCode.closed, 'closed'));
     for (const subscription of this.#handles()) subscription.end(false);
     this.#subscriptions.clear();
   }
@@ -446,7 +441,7 @@ export class Client<Map extends ChannelMap = Untyped>
       const error =
         cause instanceof TidingsError
           ? cause
-          : new TidingsError(ErrorCode.internal, `the token function failed: ${cause}`, undefined, {
+          : new TidingsError(ErrorCode.internal, `token function: ${cause}`, undefined, {
               cause,
             });
       this.emit('error', error);
@@ -588,7 +583,7 @@ export class Client<Map extends ChannelMap = Untyped>
     }
     if (!largest) return;
     this.#pending.delete(largest.pending.frame.id);
-    largest.pending.reject(new TidingsError(ErrorCode.frameTooLarge, 'closed by the server: too large'));
+    largest.pending.reject(new TidingsError(ErrorCode.frameTooLarge, 'too large'));
   }
 
   #frame(frame: ServerFrame): void {
@@ -776,7 +771,7 @@ export class Client<Map extends ChannelMap = Untyped>
   }
 
   #assertOpen(): void {
-    if (this.#state === 'disconnected') throw new TidingsError(ErrorCode.closed, 'the client is closed');
+    if (this.#state === 'disconnected') throw new TidingsError(ErrorCode.closed, 'closed');
   }
 
   #setState(newState: ClientState): void {

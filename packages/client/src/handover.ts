@@ -15,7 +15,7 @@ export interface Handover {
 }
 
 const key = (frame: ServerFrame) =>
-  frame.type === FrameType.message && `${frame.pattern}|${frame.channel}|${frame.epoch}|${frame.offset}`;
+  frame.type === FrameType.message && `${frame.pattern} ${frame.channel} ${frame.epoch}:${frame.offset}`;
 
 /**
  * Moves delivery from an old source of frames (a request, a connection) to a new one without losing

@@ -4,7 +4,6 @@ import {
   FrameType,
   Header,
   isPattern,
-  isPosition,
   Query,
   type ServerFrame,
 } from '@tidings/protocol';
@@ -48,7 +47,7 @@ export function polling(host: TransportHost, endpoint: string, interval: number,
           type: FrameType.error,
           channel,
           code: ErrorCode.invalidChannel,
-          message: 'pattern subscriptions need the websocket, sse or stream transport',
+          message: 'patterns need websocket, sse or stream',
         });
       }
       return !pattern;
@@ -98,7 +97,7 @@ export function polling(host: TransportHost, endpoint: string, interval: number,
         host.frame({
           type: FrameType.subscribed,
           channel,
-          ...(isPosition(asked) ? asked : { epoch, offset }),
+          ...(typeof asked === 'object' ? asked : { epoch, offset }),
         });
       }
       host.frame(frame);
