@@ -5,6 +5,8 @@ import { test } from 'node:test';
 import { listen } from '@tidings/testing';
 import { getJson } from './protocol-clients.js';
 
+const page = async (url: string) => (await getJson(url)).body as unknown as Page;
+
 type Page = {
   epoch: string;
   offset: number;
@@ -16,7 +18,7 @@ test('GET /history: newest, before, since, and a since that cannot be served', a
   const srv = await listen({ canSubscribe: (_identity, channel) => channel !== 'secret' });
   t.after(srv.close);
   for (let i = 1; i <= 12; i++) await srv.hub.publish('chat', i);
-  const newest = (await getJson(`${srv.url}/history?channel=chat&limit=5`)).body as Page;
+  const newest = await page(`${srv.url}/history?channel=chat&limit=5`);
   assert.equal(newest.offset, 12);
   assert.equal(newest.reset, false);
   assert.deepEqual(
@@ -24,23 +26,23 @@ test('GET /history: newest, before, since, and a since that cannot be served', a
     [8, 9, 10, 11, 12].map((i) => ['message', i]),
   );
   const { epoch } = newest;
-  const older = (await getJson(`${srv.url}/history?channel=chat&limit=5&before=${epoch}:8`)).body as Page;
+  const older = await page(`${srv.url}/history?channel=chat&limit=5&before=${epoch}:8`);
   assert.deepEqual(
     older.frames.map((f) => f.offset),
     [3, 4, 5, 6, 7],
   );
-  const first = (await getJson(`${srv.url}/history?channel=chat&limit=5&before=${epoch}:3`)).body as Page;
+  const first = await page(`${srv.url}/history?channel=chat&limit=5&before=${epoch}:3`);
   assert.deepEqual(
     first.frames.map((f) => f.offset),
     [1, 2],
   );
-  const missed = (await getJson(`${srv.url}/history?channel=chat&since=${epoch}:10`)).body as Page;
+  const missed = await page(`${srv.url}/history?channel=chat&since=${epoch}:10`);
   assert.deepEqual(
     missed.frames.map((f) => f.offset),
     [11, 12],
   );
   await srv.hub.setState('chat', 'state');
-  const reset = (await getJson(`${srv.url}/history?channel=chat&since=other:3`)).body as Page;
+  const reset = await page(`${srv.url}/history?channel=chat&since=other:3`);
   assert.equal(reset.reset, true);
   assert.equal(reset.frames[0].type, 'snapshot');
 
