@@ -16,7 +16,7 @@ export const FILES = { esm: 'tidings.esm.min.js', iife: 'tidings.min.js' };
  * API, a wire field, or a property of a platform object (WebSocket, EventSource, Response).
  */
 const INTERNAL_PROPS =
-  /^(opened|sentOn|deliver|complete|params|needs|platform|heard|receive|interrupt|spec|hold|stop|limits|channels|tries|resolve|reject|frame|fail|open|old|next|url)$/;
+  /^(opened|sentOn|deliver|complete|params|needs|platform|heard|receive|interrupt|spec|hold|stop|limits|channels|tries|resolve|reject|frame|fail|open|old|next|url|end|schedule)$/;
 
 /** Bundles the client, @tidings/protocol included (only what it uses), minified. */
 export async function bundle(format, options = {}) {

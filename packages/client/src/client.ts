@@ -275,7 +275,7 @@ export class Client<Map extends ChannelMap = Untyped>
     const lead = handles[0];
     const subscription = new Subscription(this, channel, handler, since, this.#persistence, !lead);
     this.#subscriptions.set(channel, [...handles, subscription]);
-    if (!lead) this.#connection?.transport?.subscribe(subscription.spec());
+    if (!lead) this.#wire((transport) => transport.subscribe(subscription.spec()));
     else if (since !== Since.now) subscription.hold(this.#replay(channel, since));
     // It starts where the others are: the wire said `subscribed` already.
     else if (lead.state === 'subscribed')
@@ -292,7 +292,7 @@ export class Client<Map extends ChannelMap = Untyped>
     for (const handle of handles) if (!rest.includes(handle)) handle.end(rest.length === 0);
     if (rest.length > 0) return void this.#subscriptions.set(channel, rest);
     this.#subscriptions.delete(channel);
-    this.#connection?.transport?.unsubscribe(channel);
+    this.#wire((transport) => transport.unsubscribe(channel));
   }
 
   /**
@@ -459,7 +459,8 @@ export class Client<Map extends ChannelMap = Untyped>
       limits: ({ expiresAt, ...limits }) => {
         if (!live()) return;
         this.#limits = { ...DEFAULT_SIZE_LIMITS, ...this.#limits, ...limits };
-        this.#expires(expiresAt);
+        // Not every answer says (a publish's does not): only a `welcome` moves the renewal.
+        if (expiresAt) this.#expires(expiresAt);
       },
       // While a WebSocket takes over (see `#probe`), this connection's frames go through the handover.
       frame: (frame) => live() && (this.#route ?? this.#frame.bind(this))(frame),
@@ -575,15 +576,13 @@ export class Client<Map extends ChannelMap = Untyped>
    * sent again after the reconnect, which would close that connection too, and the next, for ever.
    */
   #tooLarge(connection: Connection): void {
-    let largest: { pending: PendingPublish; bytes: number } | undefined;
-    for (const pending of this.#pending.values()) {
-      if (pending.sentOn !== connection) continue;
-      const bytes = JSON.stringify(pending.frame).length;
-      if (!largest || bytes > largest.bytes) largest = { pending, bytes };
-    }
+    const bytes = (pending: PendingPublish) => JSON.stringify(pending.frame).length;
+    const [largest] = [...this.#pending.values()]
+      .filter((pending) => pending.sentOn === connection)
+      .sort((a, b) => bytes(b) - bytes(a));
     if (!largest) return;
-    this.#pending.delete(largest.pending.frame.id);
-    largest.pending.reject(new TidingsError(ErrorCode.frameTooLarge, 'too large'));
+    this.#pending.delete(largest.frame.id);
+    largest.reject(new TidingsError(ErrorCode.frameTooLarge, 'too large'));
   }
 
   #frame(frame: ServerFrame): void {
@@ -641,7 +640,7 @@ export class Client<Map extends ChannelMap = Untyped>
       setTimeout(
         () => {
           if (this.#subscriptions.get(channel)?.[0] === lead) {
-            this.#connection?.transport?.subscribe(lead.spec());
+            this.#wire((transport) => transport.subscribe(lead.spec()));
           }
         },
         this.#backoff(++lead.tries),
@@ -746,6 +745,12 @@ export class Client<Map extends ChannelMap = Untyped>
     return channel === undefined
       ? [...this.#subscriptions.values()].flat()
       : [...(this.#subscriptions.get(channel) ?? [])];
+  }
+
+  /** A change of subscriptions, told to the connection and to a WebSocket about to take over. */
+  #wire(change: (transport: Transport) => void): void {
+    for (const connection of [this.#connection, this.#probing])
+      if (connection?.transport) change(connection.transport);
   }
 
   /** What every transport the client opens is given, whatever its events go to. */

@@ -80,6 +80,8 @@ export function streaming(host: TransportHost, endpoint: string, openStream: Ope
         if (frame.type === FrameType.welcome) {
           if (request === current) host.limits(frame);
         } else request.deliver(frame);
+        // A channel that waited (another start than the others) gets asked once the others have positions.
+        if (!complete && frame.type === FrameType.subscribed) schedule(false);
         if (request !== current || opened) return;
         opened = true;
         host.open();
@@ -103,14 +105,6 @@ export function streaming(host: TransportHost, endpoint: string, openStream: Ope
       request.deliver = () => {};
       abort();
     };
-    // A channel that waited (another start than the others) gets asked once the others have positions.
-    if (!complete) {
-      const deliver = request.deliver;
-      request.deliver = (frame) => {
-        deliver(frame);
-        if (frame.type === FrameType.subscribed && request === current) schedule(false);
-      };
-    }
   };
 
   const schedule = (always: boolean): void => {
