@@ -131,7 +131,7 @@ describe('chat in Chromium', { skip }, () => {
             timeout: 15_000,
           },
         );
-        assert.match((await page.textContent('#status')) ?? '', /over the server's limit/);
+        assert.match((await page.textContent('#status')) ?? '', /bytes > 65536/);
         // The text stays in the box, for the user to shorten.
         assert.equal(await page.$eval('#text', (el) => (el as HTMLTextAreaElement).value.length), big.length);
         await page.evaluate(() => {
