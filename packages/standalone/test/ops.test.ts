@@ -145,7 +145,7 @@ describe('operations', () => {
     assert.equal(response.status, 200);
     assert.match(response.headers.get('content-type') ?? '', /^text\/javascript/);
     const script = await response.text();
-    assert.match(script, /var Tidings=/);
+    assert.match(script, /globalThis.Tidings=/);
     const off = await startInProcess({ clientScript: false });
     assert.equal((await fetch(`${off.url}/tidings.js`)).status, 404);
     const unknown = await fetch(`${url}/nope`);
