@@ -1,3 +1,14 @@
+import type {
+  Engine,
+  EnginePresence,
+  PresenceEvent,
+  PresenceListener,
+  PublishRequest,
+  PublishResult,
+  ReadResult,
+  RetentionPolicy,
+} from '@tidings/engine';
+import { MemoryEngine } from '@tidings/engine';
 import {
   assertChannelName,
   assertChannelOrPattern,
@@ -19,18 +30,7 @@ import {
 } from '@tidings/protocol';
 import { Channel } from './channel.js';
 import { encodeData } from './encode-data.js';
-import type {
-  Engine,
-  EnginePresence,
-  PresenceEvent,
-  PresenceListener,
-  PublishRequest,
-  PublishResult,
-  ReadResult,
-  RetentionPolicy,
-} from './engine.js';
 import { Feed } from './feed.js';
-import { MemoryEngine } from './memory-engine.js';
 import { Envelope, type Message } from './message.js';
 import { PresenceFeed } from './presence-feed.js';
 import { toPresenceMember } from './presence-member.js';

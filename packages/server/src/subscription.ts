@@ -1,5 +1,5 @@
+import type { Engine } from '@tidings/engine';
 import { ErrorCode, type Position, TidingsError } from '@tidings/protocol';
-import type { Engine } from './engine.js';
 import { Envelope, type Message } from './message.js';
 import { servable, Tracker } from './tracker.js';
 

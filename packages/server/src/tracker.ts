@@ -1,5 +1,5 @@
+import type { ReadResult } from '@tidings/engine';
 import type { Position } from '@tidings/protocol';
-import type { ReadResult } from './engine.js';
 import type { Envelope } from './message.js';
 
 /**
