@@ -1,6 +1,6 @@
 import { ErrorCode, TidingsError } from '@tidings/protocol';
 
-/** An engine failure as callers see it: a TidingsError as thrown, anything else as ENGINE_UNAVAILABLE. */
+/** Engines throw TidingsErrors; anything else from below is reported as the engine being unavailable. */
 export function toEngineError(error: unknown): TidingsError {
   if (error instanceof TidingsError) return error;
   return new TidingsError(

@@ -536,7 +536,6 @@ export class Hub<Map extends ChannelMap = Untyped> {
   }
 }
 
-/** Engines throw TidingsErrors; anything else from below is reported as the engine being unavailable. */
 /**
  * A new hub. `createHub<{ chat: ChatLine; 'orders.*': Order }>()` types each channel's data; with
  * `schemas` and no type argument, the types come from the schemas.
