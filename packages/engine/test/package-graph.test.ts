@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { test } from 'node:test';
 
 /**
@@ -41,6 +41,24 @@ test('engines depend on the seam, not on the server', () => {
     assert.ok(!needs.get(name)?.includes('@tidings/server'), `${name} must not need @tidings/server`);
   }
   assert.ok(needs.get('@tidings/server')?.includes('@tidings/engine'));
+});
+
+test("engines' sources import the seam, never the server (a dev dependency resolves in the repo only)", () => {
+  for (const dir of ['redis', 'nats', 'sqlite']) {
+    const src = new URL(`${dir}/src/`, root);
+    const files = (function walk(at: URL): URL[] {
+      return readdirSync(at).flatMap((name) =>
+        statSync(new URL(name, at)).isDirectory() ? walk(new URL(`${name}/`, at)) : [new URL(name, at)],
+      );
+    })(src);
+    for (const file of files) {
+      const text = readFileSync(file, 'utf8');
+      assert.ok(
+        !/from '@tidings\/server|import\('@tidings\/server/.test(text),
+        `${file.pathname} imports the server`,
+      );
+    }
+  }
 });
 
 test('no published package needs the private test helpers', () => {
