@@ -120,6 +120,7 @@ async function main() {
       );
       await sh('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], {
         cwd: app,
+        env: { ...process.env, ...(await sqlitePrebuild(work)) },
       });
     });
 
@@ -316,6 +317,25 @@ async function standalone() {
   } finally {
     child.kill('SIGTERM');
   }
+}
+
+/**
+ * better-sqlite3 installs a prebuilt addon, downloaded from GitHub, which this machine cannot reach;
+ * without one it compiles for minutes. The addon `npm ci` built for the repository stands in for that
+ * download: packed as the prebuilt file prebuild-install looks for, in a folder its
+ * `npm_config_better_sqlite3_local_prebuilds` setting names. Same version, same Node ABI.
+ */
+async function sqlitePrebuild(work) {
+  const require = createRequire(join(root, 'packages/sqlite/package.json'));
+  const pkgFile = require.resolve('better-sqlite3/package.json');
+  const { version } = JSON.parse(await readFile(pkgFile, 'utf8'));
+  const dir = join(pkgFile, '..');
+  if (!existsSync(join(dir, 'build/Release/better_sqlite3.node'))) return {};
+  const prebuilds = join(work, 'prebuilds');
+  await mkdir(prebuilds, { recursive: true });
+  const name = `better-sqlite3-v${version}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`;
+  await sh('tar', ['-czf', join(prebuilds, name), '-C', dir, 'build/Release/better_sqlite3.node']);
+  return { npm_config_better_sqlite3_local_prebuilds: prebuilds };
 }
 
 /** A Node binary from the npm registry (package node-<platform>-<arch>), installed once into the cache. */
