@@ -20,7 +20,7 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const root = new URL('..', import.meta.url).pathname;
-const PACKAGES = ['protocol', 'server', 'client', 'react', 'redis', 'nats', 'sqlite', 'standalone'];
+const PACKAGES = ['protocol', 'engine', 'server', 'client', 'react', 'redis', 'nats', 'sqlite', 'standalone'];
 /** A current Node, and the oldest the packages' engines allow (no require() of ES modules there). */
 const CURRENT_NODE = '22';
 const OLDEST_NODE = '20.10.0';
@@ -371,12 +371,15 @@ const FIXTURES = {
   // A server-only consumer: strict flags, no DOM lib, no @types/ws.
   'server.ts': `import { createServer } from 'node:http';
 import { attach, createHub, type Hub, jwtAuth, type Message, TidingsError } from '@tidings/server';
+import { type Engine, MemoryEngine } from '@tidings/engine';
 import { RedisEngine } from '@tidings/redis';
 import { NatsEngine } from '@tidings/nats';
 import { startStandalone, type StandaloneOptions } from '@tidings/standalone';
 import { connect, type Client } from '@tidings/client';
 
-const hub: Hub = createHub();
+// An engine typed against @tidings/engine is the server's engine: one seam, not two copies of it.
+const engine: Engine = new MemoryEngine();
+const hub: Hub = createHub({ engine });
 const server = createServer();
 attach(server, { hub, authenticate: jwtAuth({ secret: 'a-secret-of-at-least-32-characters!!' }) });
 hub.subscribe('orders.*', (m: Message) => console.log(m.channel, m.offset, m.data));

@@ -1,14 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type JetStreamManager, jetstreamManager, type PubAck } from '@nats-io/jetstream';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
-import {
-  assertChannelName,
-  assertChannelOrPattern,
-  ErrorCode,
-  type Position,
-  patternMatcher,
-  TidingsError,
-} from '@tidings/protocol';
 import type {
   Engine,
   EnginePresence,
@@ -18,8 +10,16 @@ import type {
   RetentionPolicy,
   Snapshot,
   StreamListener,
-} from '@tidings/server';
-import { scopedKey } from '@tidings/server';
+} from '@tidings/engine';
+import { scopedKey } from '@tidings/engine';
+import {
+  assertChannelName,
+  assertChannelOrPattern,
+  ErrorCode,
+  type Position,
+  patternMatcher,
+  TidingsError,
+} from '@tidings/protocol';
 import { ChannelLog } from './channel-log.js';
 import { isLostRace, isWrongLastSequence, toTidingsError } from './errors.js';
 import { readHistory } from './history.js';

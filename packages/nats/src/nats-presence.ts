@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { EnginePresence, PresenceListener } from '@tidings/engine';
 import {
   assertChannelName,
   assertChannelOrPattern,
@@ -9,7 +10,6 @@ import {
   patternMatcher,
   TidingsError,
 } from '@tidings/protocol';
-import type { EnginePresence, PresenceListener } from '@tidings/server';
 import { isWrongLastSequence } from './errors.js';
 import { KeyedQueue } from './keyed-queue.js';
 import { decodeEvent, type Entry, type PresenceStore } from './presence-store.js';

@@ -1,5 +1,5 @@
+import { DEFAULT_RETENTION, type EngineMessage } from '@tidings/engine';
 import { assertChannelName, ErrorCode, TidingsError } from '@tidings/protocol';
-import { DEFAULT_RETENTION, type EngineMessage } from '@tidings/server';
 
 export interface NatsEngineOptions {
   /** NATS server URL(s), default `127.0.0.1:4222`. */

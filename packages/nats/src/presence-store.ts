@@ -1,7 +1,7 @@
 import type { JetStreamClient, JetStreamManager, StoredMsg } from '@nats-io/jetstream';
 import { type Msg, headers as natsHeaders } from '@nats-io/transport-node';
+import type { PresenceEvent } from '@tidings/engine';
 import type { PresenceMember } from '@tidings/protocol';
-import type { PresenceEvent } from '@tidings/server';
 import { presenceStreamName } from './streams.js';
 import type { Subjects } from './subjects.js';
 

@@ -1,5 +1,5 @@
 import { type MsgHdrs, headers as natsHeaders } from '@nats-io/transport-node';
-import type { EngineMessage, RetentionPolicy } from '@tidings/server';
+import type { EngineMessage, RetentionPolicy } from '@tidings/engine';
 
 /**
  * Header names. A channel's position travels with each of its messages: JetStream sequences are

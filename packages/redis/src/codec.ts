@@ -1,5 +1,5 @@
+import type { EngineMessage, Snapshot } from '@tidings/engine';
 import { ErrorCode, TidingsError } from '@tidings/protocol';
-import type { EngineMessage, Snapshot } from '@tidings/server';
 
 /**
  * A stored or published message is a one-line JSON header, a newline, then the data exactly as the

@@ -1,5 +1,5 @@
+import type { EngineMessage } from '@tidings/engine';
 import { isPattern, patternMatcher } from '@tidings/protocol';
-import type { EngineMessage } from '@tidings/server';
 import type { Redis } from 'ioredis';
 import { whenUsable } from './connection.js';
 import { closedError, toTidingsError } from './unavailable.js';

@@ -1,5 +1,5 @@
+import type { EnginePresence, PresenceEvent, PresenceListener } from '@tidings/engine';
 import { ErrorCode, type PresenceMember, TidingsError } from '@tidings/protocol';
-import type { EnginePresence, PresenceEvent, PresenceListener } from '@tidings/server';
 import type { Redis } from 'ioredis';
 import type { FanOut, PubSubStream } from './fan-out.js';
 import { presenceChannel, presenceGlob, presenceKeys } from './keys.js';

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { ErrorCode, type Position, patternMatcher, TidingsError } from '@tidings/protocol';
 import type {
   Engine,
   EngineMessage,
@@ -11,8 +10,9 @@ import type {
   RetentionPolicy,
   Snapshot,
   StreamListener,
-} from '@tidings/server';
-import { scopedKey } from '@tidings/server';
+} from '@tidings/engine';
+import { scopedKey } from '@tidings/engine';
+import { ErrorCode, type Position, patternMatcher, TidingsError } from '@tidings/protocol';
 import type { Redis, RedisOptions } from 'ioredis';
 import { decodeMessage, decodeSnapshot } from './codec.js';
 import { closeConnection, openConnection, whenReady, whenUsable } from './connection.js';

@@ -1,5 +1,5 @@
+import type { Engine, EngineMessage, StreamListener } from '@tidings/engine';
 import { type Position, patternMatcher } from '@tidings/protocol';
-import type { Engine, EngineMessage, StreamListener } from './engine.js';
 import { Envelope } from './message.js';
 import type { SubscriptionImpl } from './subscription.js';
 

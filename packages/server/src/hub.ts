@@ -1,3 +1,14 @@
+import type {
+  Engine,
+  EnginePresence,
+  PresenceEvent,
+  PresenceListener,
+  PublishRequest,
+  PublishResult,
+  ReadResult,
+  RetentionPolicy,
+} from '@tidings/engine';
+import { MemoryEngine } from '@tidings/engine';
 import {
   assertChannelName,
   assertChannelOrPattern,
@@ -19,21 +30,12 @@ import {
 } from '@tidings/protocol';
 import { Channel } from './channel.js';
 import { encodeData } from './encode-data.js';
-import type {
-  Engine,
-  EnginePresence,
-  PresenceEvent,
-  PresenceListener,
-  PublishRequest,
-  PublishResult,
-  ReadResult,
-  RetentionPolicy,
-} from './engine.js';
+import { toEngineError } from './engine-error.js';
 import { Feed } from './feed.js';
-import { MemoryEngine } from './memory-engine.js';
 import { Envelope, type Message } from './message.js';
 import { PresenceFeed } from './presence-feed.js';
 import { toPresenceMember } from './presence-member.js';
+import { resume } from './resume.js';
 import { type RetentionConfig, RetentionRules } from './retention.js';
 import { type Checked, SchemaRules, type Schemas } from './schemas.js';
 import { Scope } from './scope.js';
@@ -42,11 +44,11 @@ import {
   type Pace,
   type ResetNotice,
   type ScopeLike,
+  type StartFrom,
   type Subscription,
   type SubscriptionHost,
   SubscriptionImpl,
 } from './subscription.js';
-import { servable, type Tracker } from './tracker.js';
 
 export interface HubOptions<Map extends ChannelMap = Untyped> {
   /** Where channels live. Default: a new in-memory engine. */
@@ -219,22 +221,16 @@ export class Hub<Map extends ChannelMap = Untyped> {
       this.#feeds.set(channel, feed);
     }
     const joined = feed;
-    // Asked now, before anything published after this call, so such messages are never missed.
-    const position =
-      !pattern && since === Since.now && joined.known === undefined
-        ? this.engine.position(channel)
-        : undefined;
     const subscription = new SubscriptionImpl(
       this.#host,
       channel,
       pattern,
       handler,
       { onReset: options.onReset, onStart: options.onStart, pace: options.pace, scope },
-      (sub, tracker) => {
-        const started = this.#start(sub, joined, tracker, since, position);
-        if (presence === undefined) return started;
-        // Ready means both streams are live; the message stream starts exactly as without presence.
-        return Promise.all([started, this.#startOrFail(sub, presence.ready)]).then(([start]) => start);
+      {
+        streaming: joined.ready,
+        presence: presence?.ready,
+        from: pattern ? undefined : startFrom(since, joined.known, () => this.engine.position(channel)),
       },
     );
     joined.subscriptions.add(subscription);
@@ -247,44 +243,6 @@ export class Hub<Map extends ChannelMap = Untyped> {
       this.#presenceListeners.set(subscription, { feed: presence, listener });
     }
     return subscription;
-  }
-
-  async #start(
-    subscription: SubscriptionImpl,
-    feed: Feed,
-    tracker: Tracker | undefined,
-    since: SinceSpec,
-    position: Promise<Position> | undefined,
-  ): Promise<Position | null> {
-    const known = feed.known;
-    if (tracker === undefined) {
-      await this.#startOrFail(subscription, feed.ready);
-      return null;
-    }
-    if (since === Since.now && known !== undefined) {
-      subscription.startLive(tracker, known);
-      return known;
-    }
-    return this.#startOrFail(
-      subscription,
-      (async () => {
-        // Only the live stream and this process's publishes teach the feed positions: a read may
-        // already be stale when the stream goes live.
-        const from = since === Since.now ? await (position ?? this.engine.position(tracker.channel)) : since;
-        await feed.ready;
-        await subscription.startFrom(tracker, from, true);
-        return { epoch: tracker.epoch, offset: tracker.offset };
-      })(),
-    );
-  }
-
-  async #startOrFail<T>(subscription: SubscriptionImpl, work: Promise<T>): Promise<T> {
-    try {
-      return await work;
-    } catch (error) {
-      subscription.unsubscribe();
-      throw toEngineError(error);
-    }
   }
 
   /** Publishes to one channel; resolves with the message's position once the engine has stored it. */
@@ -436,15 +394,11 @@ export class Hub<Map extends ChannelMap = Untyped> {
       throw new TidingsError(ErrorCode.invalidField, 'since must be a position { epoch, offset }');
     const engine = this.engine;
     if (since !== undefined) {
-      const read = await this.#engineCall(engine.read(channel, since.offset, limit));
-      if (servable(read, since)) {
-        return { ...this.#page(read), reset: false };
+      const resumed = await this.#engineCall(resume(engine, channel, since, limit));
+      const result: HistoryResult<DataOf<Map, C>> = { ...this.#page(resumed.read), reset: resumed.reset };
+      if (resumed.reset && resumed.snapshot !== null) {
+        result.snapshot = new Envelope({ ...resumed.snapshot, channel }, true) as Message<DataOf<Map, C>>;
       }
-      const snapshot = await this.#engineCall(engine.snapshot(channel));
-      const usable = snapshot !== null && snapshot.epoch === read.epoch;
-      const after = await this.#engineCall(engine.read(channel, usable ? snapshot.offset : 0, limit));
-      const result: HistoryResult<DataOf<Map, C>> = { ...this.#page(after), reset: true };
-      if (usable) result.snapshot = new Envelope({ ...snapshot, channel }, true) as Message<DataOf<Map, C>>;
       return result;
     }
     const head = await this.#engineCall(engine.read(channel, 0, 1));
@@ -582,23 +536,25 @@ export class Hub<Map extends ChannelMap = Untyped> {
   }
 }
 
-/** Engines throw TidingsErrors; anything else from below is reported as the engine being unavailable. */
-function toEngineError(error: unknown): TidingsError {
-  if (error instanceof TidingsError) return error;
-  return new TidingsError(
-    ErrorCode.engineUnavailable,
-    `engine error: ${(error as Error)?.message ?? String(error)}`,
-    undefined,
-    {
-      cause: error,
-    },
-  );
-}
-
 /**
  * A new hub. `createHub<{ chat: ChatLine; 'orders.*': Order }>()` types each channel's data; with
  * `schemas` and no type argument, the types come from the schemas.
  */
 export function createHub<Map extends ChannelMap = Untyped>(options?: HubOptions<Map>): Hub<Map> {
   return new Hub<Map>(options);
+}
+
+/**
+ * Where a channel subscription starts: at the live position this process knows (nothing to read), or
+ * after a position: the one asked for, or the channel's, asked of the engine now (before anything
+ * published after the subscribe call, so none of that is missed), or from the snapshot.
+ */
+function startFrom(
+  since: SinceSpec,
+  known: Position | undefined,
+  position: () => Promise<Position>,
+): StartFrom {
+  if (since !== Since.now) return { after: since };
+  if (known !== undefined) return { live: known };
+  return { after: position() };
 }

@@ -4,6 +4,26 @@
  *
  * @module @tidings/server
  */
+
+// The engine seam lives in @tidings/engine; re-exported so code written against the server keeps working.
+export {
+  DEFAULT_RETENTION,
+  type Engine,
+  type EngineMessage,
+  type EnginePresence,
+  ListenerRegistry,
+  MemoryEngine,
+  MemoryPresence,
+  type PresenceEvent,
+  type PresenceListener,
+  type PublishRequest,
+  type PublishResult,
+  type ReadResult,
+  type RetentionPolicy,
+  type Snapshot,
+  type StreamListener,
+  scopedKey,
+} from '@tidings/engine';
 export {
   type ChannelMap,
   type DataOf,
@@ -28,20 +48,6 @@ export {
   mayWrite,
 } from './auth.js';
 export { Channel } from './channel.js';
-export type {
-  Engine,
-  EngineMessage,
-  EnginePresence,
-  PresenceEvent,
-  PresenceListener,
-  PublishRequest,
-  PublishResult,
-  ReadResult,
-  RetentionPolicy,
-  Snapshot,
-  StreamListener,
-} from './engine.js';
-export { scopedKey } from './engine.js';
 export type { TrustProxy } from './http/client-address.js';
 export type { Origins } from './http/cors.js';
 export {
@@ -64,12 +70,9 @@ export {
   type TidingsClaims,
 } from './jwt.js';
 export { DEFAULT_LIMITS, type Limits } from './limits.js';
-export { ListenerRegistry } from './listener-registry.js';
-export { MemoryEngine } from './memory-engine.js';
-export { MemoryPresence } from './memory-presence.js';
 export type { Message } from './message.js';
 export type { ServerObserver } from './observer.js';
-export { DEFAULT_RETENTION, type RetentionConfig } from './retention.js';
+export type { RetentionConfig } from './retention.js';
 export type { Schemas } from './schemas.js';
 export { Scope } from './scope.js';
 export {

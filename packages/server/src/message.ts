@@ -1,5 +1,5 @@
+import type { EngineMessage, Snapshot } from '@tidings/engine';
 import { FrameType } from '@tidings/protocol';
-import type { EngineMessage, Snapshot } from './engine.js';
 
 /** What a subscription's handler receives. Frozen: a handler cannot change what others receive. */
 export interface Message<T = unknown> {

@@ -1,4 +1,4 @@
-import type { EnginePresence, PresenceEvent, PresenceListener } from './engine.js';
+import type { EnginePresence, PresenceEvent, PresenceListener } from '@tidings/engine';
 
 /**
  * One engine presence stream (a channel or a pattern) shared by every subscription of this process

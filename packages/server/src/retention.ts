@@ -1,11 +1,5 @@
+import { DEFAULT_RETENTION, type RetentionPolicy } from '@tidings/engine';
 import { patternMatcher } from '@tidings/protocol';
-import type { RetentionPolicy } from './engine.js';
-
-export const DEFAULT_RETENTION: Readonly<RetentionPolicy> = Object.freeze({
-  size: 100,
-  ttlMs: 10 * 60_000,
-  idempotencyMs: 2 * 60_000,
-});
 
 /** Per-pattern retention, e.g. `{ 'chat.*': { size: 100, ttlMs: 600_000 } }`. */
 export type RetentionConfig = Record<string, Partial<RetentionPolicy>>;

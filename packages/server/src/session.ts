@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { PresenceEvent } from '@tidings/engine';
 import {
   type ClientFrame,
   ErrorCode,
@@ -13,7 +14,6 @@ import {
   TidingsError,
 } from '@tidings/protocol';
 import { authorizePublish, authorizeSubscribe, type Identity, identify } from './auth.js';
-import type { PresenceEvent } from './engine.js';
 import type { Envelope } from './message.js';
 import type { ServerObserver } from './observer.js';
 import type { Scope } from './scope.js';

@@ -1,7 +1,9 @@
-import { ErrorCode, type Position, TidingsError } from '@tidings/protocol';
-import type { Engine } from './engine.js';
+import type { Engine } from '@tidings/engine';
+import type { Position } from '@tidings/protocol';
+import { toEngineError } from './engine-error.js';
 import { Envelope, type Message } from './message.js';
-import { servable, Tracker } from './tracker.js';
+import { type Resumed, resume } from './resume.js';
+import { Tracker } from './tracker.js';
 
 export type Handler<T = unknown> = (message: Message<T>) => void | PromiseLike<void>;
 
@@ -38,6 +40,25 @@ export interface SubscriptionHost {
 export interface ScopeLike {
   readonly id: string;
   forget(subscription: Subscription): void;
+}
+
+/**
+ * Where a channel subscription starts (a pattern's channels each start at their first live message):
+ * at a live position known now, with nothing to read; or after a position (perhaps still being asked of
+ * the engine), or from the snapshot, reading what follows.
+ */
+export type StartFrom =
+  | { readonly live: Position }
+  | { readonly after: Position | 'snapshot' | PromiseLike<Position> };
+
+/** How a subscription starts, as its hub worked it out. */
+export interface Start {
+  /** Settles once the engine stream the subscription listens to is live. */
+  readonly streaming: Promise<void>;
+  /** Settles once the presence stream is live too (a subscription with `onPresence`). */
+  readonly presence: Promise<void> | undefined;
+  /** Undefined for a pattern. */
+  readonly from: StartFrom | undefined;
 }
 
 /** A position notice in the delivery queue: where a subscription starts, or where it restarts after a reset. */
@@ -106,7 +127,7 @@ export class SubscriptionImpl implements Subscription {
     pattern: boolean,
     handler: Handler,
     options: { onReset?: NoticeHandler; onStart?: NoticeHandler; pace?: Pace; scope?: ScopeLike },
-    start: (subscription: SubscriptionImpl, tracker: Tracker | undefined) => Promise<Position | null>,
+    start: Start,
   ) {
     this.#host = host;
     this.channel = channel;
@@ -117,7 +138,7 @@ export class SubscriptionImpl implements Subscription {
     this.scope = options.scope;
     if (pattern) this.#trackers = new Map();
     else this.#tracker = new Tracker(channel);
-    this.ready = start(this, this.#tracker);
+    this.ready = this.#start(start);
     // The caller may never look at `ready`; failure is also reported through the hub.
     this.ready.catch(() => {});
   }
@@ -132,27 +153,53 @@ export class SubscriptionImpl implements Subscription {
     this.scope?.forget(this);
   }
 
-  /** Starts a channel subscription at a known live position: nothing to read. */
-  startLive(tracker: Tracker, position: Position): void {
-    tracker.epoch = position.epoch;
-    tracker.offset = position.offset;
-    tracker.live = true;
-    this.#notify('start', tracker);
+  /** Starts delivery; on failure the subscription ends and `ready` rejects with the engine's error. */
+  async #start(start: Start): Promise<Position | null> {
+    try {
+      const started = this.#startStream(start.streaming, start.from);
+      if (start.presence === undefined) return await started;
+      // Ready means both streams are live; the message stream starts exactly as without presence.
+      const [position] = await Promise.all([started, start.presence]);
+      return position;
+    } catch (error) {
+      this.unsubscribe();
+      throw toEngineError(error);
+    }
+  }
+
+  async #startStream(streaming: Promise<void>, from: StartFrom | undefined): Promise<Position | null> {
+    const tracker = this.#tracker;
+    if (tracker === undefined || from === undefined) {
+      await streaming;
+      return null;
+    }
+    if ('live' in from) {
+      // Synchronously, inside the subscribe call: no live message can slip in before the position.
+      tracker.epoch = from.live.epoch;
+      tracker.offset = from.live.offset;
+      tracker.live = true;
+      this.#notify('start', tracker);
+      return from.live;
+    }
+    // Only the live stream and this process's publishes teach the feed positions: a read may
+    // already be stale when the stream goes live.
+    const after = await from.after;
+    await streaming;
+    await this.#startFrom(tracker, after, true);
+    return { epoch: tracker.epoch, offset: tracker.offset };
   }
 
   /**
-   * Starts from a position (or the snapshot), or recovers after a gap: reads what was missed, or resets
-   * if that is impossible. A start is announced before any message, a reset where it happens.
+   * Starts after a position (or from the snapshot), or recovers after a gap: reads what was missed. A
+   * start is announced before any message, a reset where it happens.
    */
-  async startFrom(tracker: Tracker, position: Position | 'snapshot', initial: boolean): Promise<void> {
-    if (position === 'snapshot') {
-      await this.#restart(tracker, 'start');
-    } else {
-      tracker.epoch = position.epoch;
-      tracker.offset = position.offset;
+  async #startFrom(tracker: Tracker, from: Position | 'snapshot', initial: boolean): Promise<void> {
+    if (from !== 'snapshot') {
+      tracker.epoch = from.epoch;
+      tracker.offset = from.offset;
       if (initial) this.#notify('start', tracker);
-      if (!(await this.#catchUp(tracker))) await this.#restart(tracker, 'reset');
     }
+    await this.#catchUp(tracker, from);
     this.#goLive(tracker);
   }
 
@@ -206,7 +253,7 @@ export class SubscriptionImpl implements Subscription {
 
   #recover(tracker: Tracker): void {
     tracker.live = false;
-    this.startFrom(tracker, { epoch: tracker.epoch, offset: tracker.offset }, false).then(
+    this.#startFrom(tracker, { epoch: tracker.epoch, offset: tracker.offset }, false).then(
       () => {
         this.#retries = 0;
       },
@@ -222,18 +269,21 @@ export class SubscriptionImpl implements Subscription {
   }
 
   /**
-   * Reads history after the tracker's position, one page at a time: the next page is read once the
-   * last one has been delivered, so a consumer that does not take its messages holds at most one page.
-   * False when that position can no longer be served.
+   * Reads history after `from`, one page at a time: the next page is read once the last one has been
+   * delivered, so a consumer that does not take its messages holds at most one page. Each page asks
+   * `resume`, so a position history no longer reaches (at the start, or trimmed while a slow consumer
+   * catches up) resets to the snapshot the same way everywhere.
    */
-  async #catchUp(tracker: Tracker): Promise<boolean> {
+  async #catchUp(tracker: Tracker, from: Position | 'snapshot'): Promise<void> {
     const engine = this.#host.engine;
     const batch = this.#host.historyBatch;
     let limit = Math.min(FIRST_PAGE, batch);
+    let since = from;
     for (;;) {
-      const read = await engine.read(tracker.channel, Math.max(0, tracker.offset), limit);
-      if (this.closed) return true;
-      if (!servable(read, tracker)) return false;
+      const resumed = await resume(engine, tracker.channel, since, limit);
+      if (this.closed) return;
+      if (resumed.reset) this.#reset(tracker, resumed, since === 'snapshot' ? 'start' : 'reset');
+      const read = resumed.read;
       let bytes = 0;
       for (const message of read.messages) {
         bytes += message.data.length;
@@ -241,12 +291,25 @@ export class SubscriptionImpl implements Subscription {
         tracker.offset = message.offset;
         this.#enqueue(new Replay(new Envelope(message)));
       }
-      if (tracker.offset >= read.offset || read.messages.length === 0) return true;
+      if (tracker.offset >= read.offset || read.messages.length === 0) return;
       const average = bytes / read.messages.length;
       limit = Math.max(1, Math.min(batch, Math.floor(PAGE_BYTES / Math.max(1, average))));
       await this.#whenIdle();
-      if (this.closed) return true;
+      if (this.closed) return;
+      since = { epoch: tracker.epoch, offset: tracker.offset };
     }
+  }
+
+  /** Moves to where a reset puts the subscription, announced, then the snapshot (if any) first. */
+  #reset(tracker: Tracker, resumed: Extract<Resumed, { reset: true }>, notice: Notice['notice']): void {
+    tracker.epoch = resumed.position.epoch;
+    tracker.offset = resumed.position.offset;
+    this.#notify(notice, tracker);
+    const snapshot = resumed.snapshot;
+    if (snapshot !== null)
+      this.#enqueue(new Replay(new Envelope({ ...snapshot, channel: tracker.channel }, true)));
+    // A snapshot older than the retained history still wins: it is the state the app chose to keep.
+    tracker.offset = Math.max(tracker.offset, resumed.read.firstOffset - 1);
   }
 
   /** Resolves once every queued item has been delivered (at once when nothing is queued). */
@@ -267,29 +330,6 @@ export class SubscriptionImpl implements Subscription {
     if (idle === undefined) return;
     this.#idle = undefined;
     idle.resolve();
-  }
-
-  /** Starts over from the snapshot (if any) and the retained history after it. */
-  async #restart(tracker: Tracker, notice: Notice['notice']): Promise<void> {
-    const engine = this.#host.engine;
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const snapshot = await engine.snapshot(tracker.channel);
-      const head = await engine.read(tracker.channel, snapshot?.offset ?? 0, 1);
-      if (this.closed) return;
-      const usable = snapshot !== null && snapshot.epoch === head.epoch;
-      tracker.epoch = head.epoch;
-      tracker.offset = usable ? snapshot.offset : head.firstOffset - 1;
-      this.#notify(notice, tracker);
-      if (usable) this.#enqueue(new Replay(new Envelope({ ...snapshot, channel: tracker.channel }, true)));
-      // A snapshot older than the retained history still wins: it is the state the app chose to keep.
-      if (usable && tracker.offset < head.firstOffset - 1) tracker.offset = head.firstOffset - 1;
-      if (await this.#catchUp(tracker)) return;
-      notice = 'reset';
-    }
-    throw new TidingsError(
-      ErrorCode.engineUnavailable,
-      `channel ${tracker.channel} keeps resetting; will retry`,
-    );
   }
 
   #goLive(tracker: Tracker): void {

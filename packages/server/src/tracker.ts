@@ -1,17 +1,4 @@
-import type { Position } from '@tidings/protocol';
-import type { ReadResult } from './engine.js';
 import type { Envelope } from './message.js';
-
-/**
- * Whether the messages right after `position` can be served from this read: the same epoch, not ahead
- * of the channel, and not before what is retained. The one place this is decided (subscriptions
- * catching up, `hub.history`); otherwise the position is reset to the snapshot.
- */
-export function servable(read: ReadResult, position: Position): boolean {
-  return (
-    read.epoch === position.epoch && position.offset <= read.offset && position.offset >= read.firstOffset - 1
-  );
-}
 
 /**
  * Where one subscription stands in one channel: the last position it accepted, and live messages held

@@ -191,10 +191,12 @@ describe('hub: publish and subscribe', () => {
   test('a handler publishing to its own channel keeps the order', async (t) => {
     const hub = hubFor(t);
     const got: unknown[] = [];
-    hub.subscribe('echo', (m) => {
+    // Live first: the handler then publishes while 'ping' is being delivered (re-entrantly, with the
+    // memory engine), before 'after' is published.
+    await hub.subscribe('echo', (m) => {
       got.push(m.data);
       if (m.data === 'ping') void hub.publish('echo', 'pong');
-    });
+    }).ready;
     await hub.publish('echo', 'ping');
     await hub.publish('echo', 'after');
     await until(() => got.length === 3);

@@ -1,4 +1,3 @@
-import { ErrorCode, type Position, patternMatcher, TidingsError } from '@tidings/protocol';
 import {
   type Engine,
   type EngineMessage,
@@ -12,7 +11,8 @@ import {
   type Snapshot,
   type StreamListener,
   scopedKey,
-} from '@tidings/server';
+} from '@tidings/engine';
+import { ErrorCode, type Position, patternMatcher, TidingsError } from '@tidings/protocol';
 import type Database from 'better-sqlite3';
 import { newEpoch } from './epoch.js';
 import { openDatabase, type Synchronous } from './open-database.js';

@@ -1,4 +1,4 @@
-import type { EngineMessage, RetentionPolicy, Snapshot } from '@tidings/server';
+import type { EngineMessage, RetentionPolicy, Snapshot } from '@tidings/engine';
 import type Database from 'better-sqlite3';
 
 /** A channel's row, as the engine caches it. */

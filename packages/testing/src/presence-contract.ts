@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, type TestContext, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Engine, EnginePresence, PresenceEvent } from '@tidings/engine';
 import { ErrorCode, isTidingsError, type PresenceMember } from '@tidings/protocol';
-import type { Engine, EnginePresence, PresenceEvent } from '@tidings/server';
 import { eventually } from './wait-for.js';
 
 export interface PresenceContractSetup {

@@ -1,3 +1,4 @@
+import type { PresenceEvent } from '@tidings/engine';
 import {
   type AckFrame,
   type DisconnectFrame,
@@ -17,7 +18,6 @@ import {
   type UnsubscribedFrame,
   type WelcomeFrame,
 } from '@tidings/protocol';
-import type { PresenceEvent } from '../engine.js';
 import type { Published } from '../hub.js';
 
 // Encoders of the frames the server writes besides `message` and `snapshot`, which come pre-encoded

@@ -2,14 +2,15 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { ErrorCode, isTidingsError, TidingsError } from '@tidings/protocol';
 import { engineContract } from '@tidings/testing';
-import type {
-  Engine,
-  EngineMessage,
-  PublishRequest,
-  RetentionPolicy,
-  StreamListener,
-} from '../src/engine.js';
-import { MemoryEngine, memoryEngine } from '../src/memory-engine.js';
+import {
+  type Engine,
+  type EngineMessage,
+  MemoryEngine,
+  memoryEngine,
+  type PublishRequest,
+  type RetentionPolicy,
+  type StreamListener,
+} from '../src/index.js';
 
 engineContract('memory', { create: async () => new MemoryEngine() });
 

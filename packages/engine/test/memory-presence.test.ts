@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { presenceContract } from '@tidings/testing';
-import type { PresenceEvent } from '../src/engine.js';
-import { MemoryEngine } from '../src/memory-engine.js';
+import { MemoryEngine, type PresenceEvent } from '../src/index.js';
 
 presenceContract('memory', { create: async () => new MemoryEngine() });
 
