@@ -31,7 +31,8 @@ const PAGE_HEADERS: OutgoingHttpHeaders = {
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'x-frame-options': 'DENY',
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
+  // Not no-referrer: with it, Chromium sends `Origin: null` on the login form's POST.
+  'referrer-policy': 'same-origin',
 };
 const MAX_LOGIN_BYTES = 4_096;
 const HISTORY_PAGE = 20;
