@@ -1,10 +1,10 @@
 // The dashboard's doors over plain HTTP: closed without a secret, nothing without a session, and no
 // action without this origin and the session's CSRF token. admin-browser.test.ts drives it in Chromium.
 import assert from 'node:assert/strict';
-import { before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { TransportName } from '@tidings/protocol';
 import { ADMIN_PASSWORD, buildAdminOnce, login } from './admin-support.js';
-import { API_KEY, startInProcess, uid } from './support.js';
+import { API_KEY, REDIS_URL, startInProcess, uid } from './support.js';
 
 before(() => buildAdminOnce());
 
@@ -176,5 +176,41 @@ describe('the dashboard at /admin', () => {
     assert.equal(frame.engine.type, 'sqlite');
     assert.equal(frame.processes.length, 0);
     await server.close();
+  });
+});
+
+describe('the dashboard on a shared engine', () => {
+  test('lists every process on the Redis engine, each with its own connections', async () => {
+    const prefix = `admin-${uid()}:`;
+    const engine = { type: 'redis' as const, url: REDIS_URL, prefix };
+    const a = await startInProcess({ adminPassword: ADMIN_PASSWORD, engine });
+    const b = await startInProcess({ adminPassword: ADMIN_PASSWORD, engine });
+    // One SSE connection to B, so the two processes report different counts.
+    const controller = new AbortController();
+    after(() => controller.abort());
+    const held = await fetch(`${b.url}/tidings/sse?channel=x`, { signal: controller.signal });
+    assert.equal(held.status, 200);
+    const { cookie, csrf } = await login(a.url);
+    const response = await fetch(`${a.url}/admin/events?csrf=${encodeURIComponent(csrf)}`, {
+      headers: { cookie },
+      signal: controller.signal,
+    });
+    const reader = response.body!.getReader();
+    let text = '';
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const { value, done } = await reader.read();
+      assert.ok(!done && Date.now() < deadline, 'no frame with both processes');
+      text += Buffer.from(value).toString();
+      const frames = [...text.matchAll(/\ndata: (\{"t".*)\n/g)].map((m) => JSON.parse(m[1]!));
+      const last = frames[frames.length - 1];
+      if (last?.processes.length === 2) {
+        const sse = last.processes.map((p: { connections: { sse: number } }) => p.connections.sse);
+        assert.deepEqual(sse, [0, 1], 'this process first, then the other');
+        assert.equal(last.processes[0].id, last.process.id);
+        break;
+      }
+    }
+    controller.abort();
   });
 });
