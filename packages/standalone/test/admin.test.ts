@@ -50,6 +50,19 @@ describe('the dashboard at /admin', () => {
     assert.equal(noOrigin.status, 403);
   });
 
+  test('after 10 wrong passwords a minute, even the right one is refused (429)', async () => {
+    const { url } = await startInProcess({ adminPassword: ADMIN_PASSWORD });
+    const post = (secret: string) =>
+      fetch(`${url}/admin/login`, {
+        method: 'POST',
+        headers: { origin: url },
+        body: form(secret),
+        redirect: 'manual',
+      });
+    for (let i = 0; i < 10; i++) assert.equal((await post(`wrong-${i}`)).status, 401);
+    assert.equal((await post(ADMIN_PASSWORD)).status, 429);
+  });
+
   test('the password or the API key logs in: an HttpOnly, SameSite=Strict session cookie', async () => {
     const { url } = await startInProcess({ adminPassword: ADMIN_PASSWORD });
     for (const secret of [ADMIN_PASSWORD, API_KEY]) {

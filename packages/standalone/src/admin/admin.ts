@@ -17,6 +17,7 @@ import type { Control } from '../control.js';
 import type { Logger } from '../logger.js';
 import { AdminAssets, isAsset } from './assets.js';
 import type { LiveView } from './live-view.js';
+import { LoginThrottle } from './login-throttle.js';
 import { ASSET_PATH, dashboardPage, loginPage } from './pages.js';
 import { type AdminSession, AdminSessions, sameToken } from './sessions.js';
 
@@ -70,6 +71,7 @@ export class Admin {
   readonly #options: AdminOptions;
   readonly #sessions: AdminSessions;
   readonly #assets = new AdminAssets();
+  readonly #throttle = new LoginThrottle();
   readonly #streams = new Set<ServerResponse>();
   readonly #hasPresence: ((channel: string) => boolean)[];
 
@@ -146,6 +148,10 @@ export class Admin {
     // A login from another site's form would log the operator's browser into the attacker's session.
     if (!sameOrigin(request))
       return html(response, 403, loginPage('Refused: the form came from another site.'));
+    const address = request.socket.remoteAddress ?? '';
+    if (this.#throttle.blocked(address)) {
+      return html(response, 429, loginPage('Too many wrong passwords: try again in a minute.'));
+    }
     let secret: string | null = null;
     try {
       secret = new URLSearchParams(await readText(request, MAX_LOGIN_BYTES, this.#options.timeoutMs)).get(
@@ -156,10 +162,11 @@ export class Admin {
     }
     const session = secret === null ? undefined : this.#sessions.login(secret);
     if (session === undefined) {
-      this.#options.logger.warn({ address: request.socket.remoteAddress }, 'admin login refused');
+      this.#throttle.failed(address);
+      this.#options.logger.warn({ address }, 'admin login refused');
       return html(response, 401, loginPage('Wrong password.'));
     }
-    this.#options.logger.info({ address: request.socket.remoteAddress }, 'admin login');
+    this.#options.logger.info({ address }, 'admin login');
     const secure = 'encrypted' in request.socket && request.socket.encrypted ? '; Secure' : '';
     response
       .writeHead(303, {
