@@ -147,7 +147,9 @@ describe('the dashboard in a browser', { skip: missing }, () => {
     const { url, hub } = await startInProcess({ adminPassword: ADMIN_PASSWORD });
     const channel = `news.${uid()}`;
     const seen: unknown[] = [];
-    const subscription = hub.subscribe(channel, (message) => seen.push(message.data));
+    const subscription = hub.subscribe(channel, (message) => {
+      seen.push(message.data);
+    });
     await subscription.ready;
     // Another origin (same host, another port: the same *site*, so SameSite alone would not stop it).
     const evil = createServer((request, response) => {
