@@ -18,11 +18,15 @@ const packages = {
     hono: 'src/integrations/hono.ts',
   },
   client: { index: 'src/index.ts' },
+  react: { index: 'src/index.ts' },
   redis: { index: 'src/index.ts' },
   nats: { index: 'src/index.ts' },
   sqlite: { index: 'src/index.ts' },
   standalone: { index: 'src/index.ts', cli: 'src/cli.ts' },
 };
+
+/** The packages that run in browsers too. */
+const neutral = new Set(['client', 'react']);
 
 const only = process.argv.slice(2);
 const started = performance.now();
@@ -40,9 +44,9 @@ for (const [name, entry] of Object.entries(packages)) {
     sourcemap: true,
     // The maps point into src/, which is published: no second copy of every source inside them.
     outputOptions: { sourcemapExcludeSources: true },
-    // The client runs in browsers and Node alike; everything else is for Node.
-    platform: name === 'client' ? 'neutral' : 'node',
-    target: name === 'client' ? 'es2022' : 'node20',
+    // The client and the React bindings run in browsers and Node alike; everything else is for Node.
+    platform: neutral.has(name) ? 'neutral' : 'node',
+    target: neutral.has(name) ? 'es2022' : 'node20',
     // Dependencies and peers stay imports (tsdown's default). A third-party import that its package.json
     // does not declare would be copied into dist/: fail the build instead.
     deps: { onlyBundle: [] },

@@ -20,7 +20,7 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const root = new URL('..', import.meta.url).pathname;
-const PACKAGES = ['protocol', 'server', 'client', 'redis', 'nats', 'sqlite', 'standalone'];
+const PACKAGES = ['protocol', 'server', 'client', 'react', 'redis', 'nats', 'sqlite', 'standalone'];
 /** A current Node, and the oldest the packages' engines allow (no require() of ES modules there). */
 const CURRENT_NODE = '22';
 const OLDEST_NODE = '20.10.0';
@@ -92,15 +92,24 @@ async function main() {
 
     await step('install the tarballs in a fresh app', async () => {
       const rootPkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));
+      const reactPkg = JSON.parse(await readFile(join(root, 'packages/react/package.json'), 'utf8'));
       await writeFile(
         join(app, 'package.json'),
         JSON.stringify(
           {
             name: 'tidings-pack-check-app',
             private: true,
-            dependencies: Object.fromEntries(packed.map((p) => [p.name, `file:${p.file}`])),
+            dependencies: {
+              ...Object.fromEntries(packed.map((p) => [p.name, `file:${p.file}`])),
+              react: reactPkg.devDependencies.react,
+              'react-dom': reactPkg.devDependencies['react-dom'],
+            },
             // Types for node:* only; deliberately no @types/ws: our declarations must not need it.
-            devDependencies: { '@types/node': rootPkg.devDependencies['@types/node'] },
+            devDependencies: {
+              '@types/node': rootPkg.devDependencies['@types/node'],
+              // A React app's own: @tidings/react has React as a peer.
+              '@types/react': reactPkg.devDependencies['@types/react'],
+            },
             // npm 11 runs install scripts only where approved: better-sqlite3 builds its native addon
             // (a user's app approves it the same way; packages/sqlite/README.md says so).
             allowScripts: rootPkg.allowScripts,
@@ -122,6 +131,10 @@ async function main() {
     await step(`CommonJS round trip (Node ${process.versions.node})`, () =>
       sh(process.execPath, ['round-trip.cjs'], { cwd: app }),
     );
+    await step('@tidings/react rendered on the server (ESM and CommonJS)', async () => {
+      await sh(process.execPath, ['react-ssr.mjs'], { cwd: app });
+      await sh(process.execPath, ['react-ssr.cjs'], { cwd: app });
+    });
     // Type checking is CPU work; the steps after it mostly wait on sockets and child processes.
     const types = step('TypeScript consumers (node16, bundler, browser)', () =>
       // One tsc process for the three projects: @types/node and the libs are parsed once.
@@ -368,6 +381,26 @@ const sub = client.subscribe('orders.42', (m: Message) => {
 client.publish('orders.42', { note: 'hi' }).catch((e: unknown) => e instanceof TidingsError);
 sub.unsubscribe();
 `,
+  // A React component typed with a channel map, checked with the browser's libs.
+  'react-app.ts': `import { connect } from '@tidings/client';
+import { createElement, type ReactNode } from 'react';
+import { TidingsProvider, typedHooks, useConnectionState } from '@tidings/react';
+
+type Channels = { 'chat.*': { user: string; text: string } };
+const { useChannel, usePresence } = typedHooks<Channels>();
+const client = connect<Channels>(location.origin);
+
+function Room({ id }: { id: string }): ReactNode {
+  const { messages, status, publish } = useChannel(\`chat.\${id}\`, { since: 'snapshot', limit: 50 });
+  const { members } = usePresence(\`chat.\${id}\`);
+  const state = useConnectionState();
+  const send = () => publish({ user: 'ada', text: 'hi' });
+  return createElement('p', { onClick: send }, state, status, members.length, messages.map((m) => m.data.text).join());
+}
+export const app = createElement(TidingsProvider, { client }, createElement(Room, { id: 'lobby' }));
+`,
+  'react-ssr.mjs': reactSsr('esm'),
+  'react-ssr.cjs': reactSsr('cjs'),
   'tsconfig.node16.json': tsconfig(
     { module: 'node16', moduleResolution: 'node16', lib: ['ES2022'], types: ['node'] },
     ['server.ts'],
@@ -378,9 +411,36 @@ sub.unsubscribe();
   ),
   'tsconfig.browser.json': tsconfig(
     { module: 'esnext', moduleResolution: 'bundler', lib: ['ES2022', 'DOM', 'DOM.Iterable'], types: [] },
-    ['browser.ts'],
+    ['browser.ts', 'react-app.ts'],
   ),
 };
+
+/**
+ * The installed @tidings/react and react-dom/server: a component with the hooks renders its first state
+ * (nothing connects on the server), the client untouched by the render.
+ */
+function reactSsr(format) {
+  const imports =
+    format === 'esm'
+      ? `import { connect } from '@tidings/client';
+import { TidingsProvider, useChannel, useConnectionState } from '@tidings/react';
+import { createElement } from 'react';
+import { renderToString } from 'react-dom/server';`
+      : `const { connect } = require('@tidings/client');
+const { TidingsProvider, useChannel, useConnectionState } = require('@tidings/react');
+const { createElement } = require('react');
+const { renderToString } = require('react-dom/server');`;
+  return `${imports}
+function Log() {
+  const { messages, status } = useChannel('chat.lobby', { since: 'snapshot' });
+  return createElement('p', null, useConnectionState(), ' ', status, ' ', messages.length);
+}
+const client = connect('http://127.0.0.1:1', { transports: ['stream'] });
+const html = renderToString(createElement(TidingsProvider, { client }, createElement(Log)));
+client.close();
+if (html !== '<p>connecting<!-- --> <!-- -->subscribing<!-- --> <!-- -->0</p>') throw new Error(html);
+`;
+}
 
 function tsconfig(options, files) {
   return JSON.stringify(

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { jetstreamManager, type PubAck } from '@nats-io/jetstream';
+import { type JetStreamManager, jetstreamManager, type PubAck } from '@nats-io/jetstream';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import {
   assertChannelName,
@@ -11,6 +11,7 @@ import {
 } from '@tidings/protocol';
 import type {
   Engine,
+  EnginePresence,
   PublishRequest,
   PublishResult,
   ReadResult,
@@ -23,14 +24,20 @@ import { ChannelLog } from './channel-log.js';
 import { isLostRace, isWrongLastSequence, toTidingsError } from './errors.js';
 import { readHistory } from './history.js';
 import { KeyedQueue } from './keyed-queue.js';
+import { NatsPresence, type PresenceLink } from './nats-presence.js';
 import { type NatsEngineOptions, type ResolvedNatsOptions, resolveOptions } from './options.js';
+import { PresenceStore } from './presence-store.js';
 import { decodeRecord, encodeHeaders, type StoredRecord, toMessage } from './record.js';
-import { dataStreamConfig, ensureStream, snapshotStreamConfig } from './streams.js';
+import { dataStreamConfig, ensureStream, presenceStreamConfig, snapshotStreamConfig } from './streams.js';
 import { Subjects } from './subjects.js';
+import { withTimeout } from './with-timeout.js';
 
 interface Connection {
   readonly nc: NatsConnection;
+  readonly jsm: JetStreamManager;
   readonly log: ChannelLog;
+  /** The presence stream, created on first use (an engine without members needs none). */
+  presence?: Promise<PresenceLink>;
 }
 
 /** Where a channel's next append goes: its last stored message. */
@@ -78,12 +85,20 @@ export class NatsEngine implements Engine {
   readonly #keyed = new Map<string, { seq: number; result: PublishResult; until: number }>();
   // One entry per subscription: the same listener may hold several.
   readonly #subscriptions = new Set<{ readonly listener: StreamListener }>();
+  readonly #presence: NatsPresence;
   #connection: Promise<Connection> | undefined;
   #closed = false;
 
   constructor(options: NatsEngineOptions = {}) {
     this.#options = resolveOptions(options);
     this.#subjects = new Subjects(this.#options.subjectPrefix);
+    this.#presence = new NatsPresence({
+      link: () => this.#presenceLink(),
+      failure: (error, action) => this.#failure(error, action),
+      subjects: this.#subjects,
+      ttlMs: this.#options.presenceTtlMs,
+      requestTimeoutMs: this.#options.requestTimeoutMs,
+    });
   }
 
   /** Creates an engine and waits until it is connected and its streams exist. */
@@ -108,6 +123,11 @@ export class NatsEngine implements Engine {
 
   async ready(): Promise<void> {
     await this.#connect();
+  }
+
+  /** Members of channels, one JetStream entry each, refreshed by their process (see nats-presence.ts). */
+  get presence(): EnginePresence {
+    return this.#presence;
   }
 
   publish(request: PublishRequest): Promise<PublishResult> {
@@ -217,6 +237,8 @@ export class NatsEngine implements Engine {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Before the drain: its members' tombstones and leave events go out on this connection.
+    await this.#presence.close();
     this.#subscriptions.clear();
     this.#heads.clear();
     this.#keyed.clear();
@@ -428,11 +450,28 @@ export class NatsEngine implements Engine {
       await ensureStream(jsm, snapshotStreamConfig(o, this.#subjects));
       if (this.#closed) throw new TidingsError(ErrorCode.closed, 'the engine is closed');
       void this.#watch(nc);
-      return { nc, log: new ChannelLog(jsm, o.stream, this.#subjects, o.requestTimeoutMs) };
+      return { nc, jsm, log: new ChannelLog(jsm, o.stream, this.#subjects, o.requestTimeoutMs) };
     } catch (error) {
       await nc?.close().catch(() => {});
       throw this.#failure(error, `connect to ${String(o.servers)}`);
     }
+  }
+
+  async #presenceLink(): Promise<PresenceLink> {
+    const c = await this.#connect();
+    if (!c.presence) {
+      const o = this.#options;
+      const attempt = ensureStream(c.jsm, presenceStreamConfig(o, this.#subjects)).then(() => ({
+        nc: c.nc,
+        store: new PresenceStore(c.jsm, o.stream, this.#subjects, o.requestTimeoutMs),
+      }));
+      c.presence = attempt;
+      // A failed attempt is forgotten so the next call tries again.
+      attempt.catch(() => {
+        if (c.presence === attempt) c.presence = undefined;
+      });
+    }
+    return c.presence;
   }
 
   /**
@@ -477,21 +516,6 @@ function appendHeaders(request: PublishRequest, head: Head, ts: number) {
 function backoff(attempt: number): Promise<void> {
   const ms = Math.min(50, 2 ** Math.min(attempt, 6)) * Math.random();
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new TidingsError(ErrorCode.engineUnavailable, `NATS ${what} timed out after ${ms} ms`)),
-      ms,
-    );
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** An engine that connects on first use. */

@@ -27,6 +27,12 @@ export interface NatsEngineOptions {
   connectTimeoutMs?: number;
   /** Wait between reconnect attempts after the connection drops, ms (default 1 000, plus jitter). */
   reconnectTimeWaitMs?: number;
+  /**
+   * A presence member expires this long (ms, default 30 000) after its process last refreshed it; each
+   * engine refreshes its own every third of it. Give every process the same value: the presence stream
+   * (`<stream>_PRES`) keeps entries twice the TTL of the process that created it.
+   */
+  presenceTtlMs?: number;
   /** Connection name shown by the NATS server's monitoring. */
   name?: string;
   /** Called when a listener throws; the default logs to stderr. Delivery to the others goes on. */
@@ -47,6 +53,16 @@ function nonNegative(value: number | undefined, fallback: number, field: string)
         field,
       },
     );
+  }
+  return resolved;
+}
+
+function positiveInteger(value: number | undefined, fallback: number, field: string): number {
+  const resolved = value ?? fallback;
+  if (!Number.isSafeInteger(resolved) || resolved <= 0) {
+    throw new TidingsError(ErrorCode.invalidField, `NatsEngine option ${field} must be a positive integer`, {
+      field,
+    });
   }
   return resolved;
 }
@@ -83,6 +99,7 @@ export function resolveOptions(options: NatsEngineOptions): ResolvedNatsOptions 
     requestTimeoutMs: nonNegative(options.requestTimeoutMs, 2_000, 'requestTimeoutMs'),
     connectTimeoutMs: nonNegative(options.connectTimeoutMs, 2_000, 'connectTimeoutMs'),
     reconnectTimeWaitMs: nonNegative(options.reconnectTimeWaitMs, 1_000, 'reconnectTimeWaitMs'),
+    presenceTtlMs: positiveInteger(options.presenceTtlMs, 30_000, 'presenceTtlMs'),
     onListenerError: options.onListenerError ?? defaultListenerError,
   };
   if (options.name !== undefined) resolved.name = options.name;

@@ -59,6 +59,30 @@ export function snapshotStreamConfig(options: ResolvedNatsOptions, subjects: Sub
   };
 }
 
+export function presenceStreamName(stream: string): string {
+  return `${stream}_PRES`;
+}
+
+/**
+ * Presence members: the latest entry per member subject. `max_age` is twice the presence TTL: an entry
+ * nobody refreshes outlives its member long enough for a prune to announce it, and a left or pruned
+ * member's tombstone is gone soon after.
+ */
+export function presenceStreamConfig(options: ResolvedNatsOptions, subjects: Subjects): NamedConfig {
+  const maxAgeMs = 2 * options.presenceTtlMs;
+  return {
+    ...common(options),
+    name: presenceStreamName(options.stream),
+    subjects: [`${subjects.pres}.>`],
+    max_msgs_per_subject: 1,
+    max_age: nanos(maxAgeMs),
+    // Nothing here is published with an id; JetStream only needs the window no longer than max_age.
+    duplicate_window: nanos(Math.min(maxAgeMs, 120_000)),
+    // Join and leave events are headers of the entries: republished in stream order, never apart from them.
+    republish: { src: `${subjects.pres}.>`, dest: `${subjects.presEvents}.>` },
+  };
+}
+
 // JetStream's "stream name already in use with a different configuration" (not in JetStreamApiCodes).
 const STREAM_NAME_IN_USE = 10058;
 

@@ -33,7 +33,8 @@ export async function deleteStreams(stream: string): Promise<void> {
   const nc = await connect({ servers: NATS_URL, timeout: 2_000, reconnect: false });
   try {
     const jsm = await jetstreamManager(nc, { timeout: 2_000 });
-    for (const name of [stream, `${stream}_SNAP`]) await jsm.streams.delete(name).catch(() => false);
+    for (const name of [stream, `${stream}_SNAP`, `${stream}_PRES`])
+      await jsm.streams.delete(name).catch(() => false);
   } finally {
     await nc.close();
   }

@@ -79,8 +79,11 @@ test('docs/STANDALONE.md runs as written', { timeout: 180_000 }, async () => {
   const ports = [await freePort(), await freePort()];
   const toRun = (text: string) =>
     DOC_PORTS.reduce((out, port, i) => out.replace(new RegExp(`\\b${port}\\b`, 'g'), ports[i]!), text);
+  // The reader's directory is /srv/app in the guide (the SQLite engine names its file in the logs).
   const fromRun = (text: string) =>
-    ports.reduce((out, port, i) => out.replace(new RegExp(`\\b${port}\\b`, 'g'), DOC_PORTS[i]!), text);
+    ports
+      .reduce((out, port, i) => out.replace(new RegExp(`\\b${port}\\b`, 'g'), DOC_PORTS[i]!), text)
+      .replaceAll(dir, '/srv/app');
 
   const env: NodeJS.ProcessEnv = { CURL_HOME: dir };
   for (const [name, value] of Object.entries(process.env)) {

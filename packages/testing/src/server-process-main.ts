@@ -36,6 +36,7 @@ async function createEngine(config: EngineConfig): Promise<Engine> {
         stream: config.stream,
         subjectPrefix: config.subjectPrefix,
         storage: 'memory',
+        presenceTtlMs: config.presenceTtlMs,
       });
     }
   }

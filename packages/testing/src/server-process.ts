@@ -7,7 +7,7 @@ import type { Published, PublishOptions } from '@tidings/server';
 export type EngineConfig =
   | { kind: 'memory' }
   | { kind: 'redis'; prefix: string; url?: string; presenceTtlMs?: number }
-  | { kind: 'nats'; stream: string; subjectPrefix?: string; servers?: string };
+  | { kind: 'nats'; stream: string; subjectPrefix?: string; servers?: string; presenceTtlMs?: number };
 
 export interface ServerProcessOptions {
   engine: EngineConfig;
