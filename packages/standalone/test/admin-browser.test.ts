@@ -140,6 +140,14 @@ describe('the dashboard in a browser', { skip: missing }, () => {
 
     await mkdir(ARTIFACTS, { recursive: true });
     await tab.screenshot({ path: `${ARTIFACTS}admin.png`, fullPage: true });
+
+    // Disconnect: both anonymous clients are told FORBIDDEN and the count falls to 0.
+    await tab.fill('#disconnect-user', 'anonymous');
+    await tab.click('#disconnect-form button[type=submit]');
+    await until('the disconnect answer', async () =>
+      /2 connection\(s\) here/.test((await tab.textContent('#disconnect-result')) ?? ''),
+    );
+    await until('0 connections', async () => (await cardValue(tab, 'connections')) === '0');
     assert.deepEqual(pageErrors, []);
   });
 
