@@ -133,37 +133,51 @@ function render(frame: LiveFrame): void {
     }),
   );
   processes.replaceChildren(
-    ...frame.processes.map((report) =>
-      h(
-        'tr',
-        {},
+    ...orNone(
+      frame.processes.map((report) =>
         h(
-          'td',
-          { class: 'mono' },
-          `${report.host}:${report.pid}${report.id === frame.process.id ? ' (this)' : ''}`,
+          'tr',
+          {},
+          h(
+            'td',
+            { class: 'mono' },
+            `${report.host}:${report.pid}${report.id === frame.process.id ? ' (this)' : ''}`,
+          ),
+          h('td', { class: 'n' }, String(Object.values(report.connections).reduce((a, b) => a + b, 0))),
+          h('td', { class: 'n' }, format(report.messagesPerS)),
+          h('td', { class: 'n' }, format(report.deliveriesPerS)),
         ),
-        h('td', { class: 'n' }, String(Object.values(report.connections).reduce((a, b) => a + b, 0))),
-        h('td', { class: 'n' }, format(report.messagesPerS)),
-        h('td', { class: 'n' }, format(report.deliveriesPerS)),
       ),
+      'Reported every 5 s: the first report is on its way.',
     ),
   );
   errors.replaceChildren(
-    ...Object.entries(frame.errors).map(([code, n]) =>
-      h('tr', {}, h('td', { class: 'mono' }, code), h('td', { class: 'n' }, String(n))),
+    ...orNone(
+      Object.entries(frame.errors).map(([code, n]) =>
+        h('tr', {}, h('td', { class: 'mono' }, code), h('td', { class: 'n' }, String(n))),
+      ),
+      'No errors.',
     ),
   );
   hooks.replaceChildren(
-    ...frame.hooks.map((row) =>
-      h(
-        'tr',
-        {},
-        h('td', {}, row.hook),
-        h('td', {}, row.outcome),
-        h('td', { class: 'n' }, String(row.count)),
+    ...orNone(
+      frame.hooks.map((row) =>
+        h(
+          'tr',
+          {},
+          h('td', {}, row.hook),
+          h('td', {}, row.outcome),
+          h('td', { class: 'n' }, String(row.count)),
+        ),
       ),
+      'No hooks configured, or none called yet.',
     ),
   );
+}
+
+/** The rows, or one row saying there are none (an empty table reads as "still loading"). */
+function orNone(rows: HTMLTableRowElement[], text: string): HTMLTableRowElement[] {
+  return rows.length > 0 ? rows : [h('tr', {}, h('td', { class: 'muted', colspan: '4' }, text))];
 }
 
 interface ChannelDetail {
