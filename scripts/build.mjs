@@ -63,5 +63,10 @@ for (const [name, entry] of Object.entries(packages)) {
     const result = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd, stdio: 'inherit' });
     if (result.status !== 0) process.exit(result.status ?? 1);
   }
+  if (name === 'standalone') {
+    // The dashboard's script and style sheet (dist/admin/), served at /admin.
+    const result = spawnSync(process.execPath, ['scripts/build-admin.mjs'], { cwd, stdio: 'inherit' });
+    if (result.status !== 0) process.exit(result.status ?? 1);
+  }
 }
 console.log(`built in ${((performance.now() - started) / 1000).toFixed(1)} s`);

@@ -268,7 +268,10 @@ async function scriptTagInChromium() {
   }
 }
 
-/** `tidings serve` from the app's node_modules/.bin: starts, answers /healthz; no tsx or esbuild installed. */
+/**
+ * `tidings serve` from the app's node_modules/.bin: starts, answers /healthz, serves the client script
+ * and the dashboard's prebuilt script; no tsx or esbuild installed.
+ */
 async function standalone() {
   const { stdout } = await sh('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: app });
   const tools = stdout
@@ -281,6 +284,7 @@ async function standalone() {
     {
       cwd: app,
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TIDINGS_ADMIN_PASSWORD: 'pack-check-admin-password' },
     },
   );
   try {
@@ -314,6 +318,9 @@ async function standalone() {
     const text = await script.text();
     if (script.status !== 200 || !text.includes('Tidings'))
       throw new Error(`/tidings.js answered ${script.status}`);
+    const admin = await fetch(`${url}/admin/assets/admin.js`);
+    if (admin.status !== 200 || (await admin.text()).length < 1_000)
+      throw new Error(`/admin/assets/admin.js answered ${admin.status}`);
   } finally {
     child.kill('SIGTERM');
   }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -11,6 +12,9 @@ import {
   type Schemas,
   type TidingsServer,
 } from '@tidings/server';
+import { ADMIN_PATH, Admin } from './admin/admin.js';
+import { LiveView } from './admin/live-view.js';
+import { ProcessReports } from './admin/process-reports.js';
 import { Api } from './api/api.js';
 import { type Config, weakApiKey } from './config/schema.js';
 import { Control } from './control.js';
@@ -116,6 +120,27 @@ export async function startStandalone(config: Config, options: StandaloneOptions
   });
   const health = new Health(engine);
   const clientScript = config.clientScript ? new ClientScript() : undefined;
+  const processId = randomUUID();
+  const shared = config.engine.type === 'redis' || config.engine.type === 'nats';
+  const reports = new ProcessReports(hub, processId, shared);
+  const live = new LiveView({
+    hub,
+    tidings,
+    metrics,
+    health,
+    engine: config.engine.type,
+    processId,
+    reports,
+  });
+  const admin = new Admin({
+    hub,
+    control,
+    live,
+    secrets: [config.adminPassword, config.apiKey].filter((secret) => secret !== undefined),
+    presence: config.presence ?? [],
+    timeoutMs: limits.requestTimeoutMs,
+    logger,
+  });
 
   const onRequest = (request: IncomingMessage, response: ServerResponse) => {
     if (tidings.handle(request, response)) return;
@@ -129,6 +154,7 @@ export async function startStandalone(config: Config, options: StandaloneOptions
     else if (path === HEALTH_PATH) work = serveHealth(health, response);
     else if (path === METRICS_PATH) work = serveMetrics(metrics, response);
     else if (path === CLIENT_SCRIPT_PATH && clientScript) work = serveScript(clientScript, response);
+    else if (under(path, ADMIN_PATH) !== undefined) work = admin.handle(request, response, path, query);
     else work = Promise.resolve(notFound(response, path));
     work.catch((error: unknown) => {
       logger.error({ err: error, path }, 'request failed');
@@ -154,6 +180,8 @@ export async function startStandalone(config: Config, options: StandaloneOptions
     });
   } catch (error) {
     control.close();
+    live.close();
+    reports.close();
     await tidings.close({ deadlineMs: 0 });
     return cleanup(error);
   }
@@ -167,6 +195,7 @@ export async function startStandalone(config: Config, options: StandaloneOptions
       path: config.path,
       apiPath: config.apiPath,
       api: config.apiKey !== undefined,
+      admin: config.adminPassword !== undefined || config.apiKey !== undefined,
       engine: describeEngine(config.engine),
       hooks: Object.keys(config.hooks ?? {}).filter((k) => ['connect', 'subscribe', 'publish'].includes(k)),
     },
@@ -181,6 +210,9 @@ export async function startStandalone(config: Config, options: StandaloneOptions
       health.draining = true;
       logger.info({ deadlineMs: config.shutdownDeadlineMs }, 'draining');
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      live.close();
+      admin.close();
+      reports.close();
       await tidings.close({ deadlineMs: config.shutdownDeadlineMs });
       control.close();
       server.closeIdleConnections();

@@ -5,7 +5,21 @@ import { ErrorCode, TidingsError } from '@tidings/protocol';
  * Reads a JSON request body of at most `maxBytes` within `timeoutMs`. Rejects with FRAME_TOO_LARGE,
  * TIMEOUT or MALFORMED_FRAME; a body too large is not read further.
  */
-export function readJson(request: IncomingMessage, maxBytes: number, timeoutMs: number): Promise<unknown> {
+export async function readJson(
+  request: IncomingMessage,
+  maxBytes: number,
+  timeoutMs: number,
+): Promise<unknown> {
+  const text = await readText(request, maxBytes, timeoutMs);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new TidingsError(ErrorCode.malformedFrame, 'the body is not valid JSON');
+  }
+}
+
+/** Reads a request body as UTF-8 text, with the limits and errors of `readJson`. */
+export function readText(request: IncomingMessage, maxBytes: number, timeoutMs: number): Promise<string> {
   const tooLarge = () =>
     new TidingsError(ErrorCode.frameTooLarge, `request body larger than ${maxBytes} bytes`);
   if (Number(request.headers['content-length']) > maxBytes) return Promise.reject(tooLarge());
@@ -19,16 +33,8 @@ export function readJson(request: IncomingMessage, maxBytes: number, timeoutMs: 
     const done = (error?: TidingsError) => {
       clearTimeout(timer);
       request.off('data', onData).off('end', onEnd).off('error', onError);
-      if (error) {
-        reject(error);
-        return;
-      }
-      const text = Buffer.concat(chunks, size).toString('utf8');
-      try {
-        resolve(JSON.parse(text));
-      } catch {
-        reject(new TidingsError(ErrorCode.malformedFrame, 'the body is not valid JSON'));
-      }
+      if (error) reject(error);
+      else resolve(Buffer.concat(chunks, size).toString('utf8'));
     };
     const onData = (chunk: Buffer) => {
       size += chunk.length;

@@ -11,6 +11,7 @@ export const ENV_VARS = {
   TIDINGS_API_PATH: 'apiPath',
   TIDINGS_API_KEY: 'apiKey',
   TIDINGS_ALLOW_WEAK_API_KEY: 'allowWeakApiKey: true or false',
+  TIDINGS_ADMIN_PASSWORD: 'adminPassword',
   TIDINGS_PUBLISH: 'publish: true, false or a comma-separated list of channels or patterns',
   TIDINGS_SUBSCRIBE: 'subscribe: true, false or a comma-separated list of channels or patterns',
   TIDINGS_TRUST_PROXY: 'trustProxy: a number of proxies or a comma-separated list of their addresses',
@@ -74,6 +75,7 @@ export function applyOverrides(
   fromEnv('TIDINGS_API_PATH', ['apiPath']);
   fromEnv('TIDINGS_API_KEY', ['apiKey']);
   fromEnv('TIDINGS_ALLOW_WEAK_API_KEY', ['allowWeakApiKey'], boolean);
+  fromEnv('TIDINGS_ADMIN_PASSWORD', ['adminPassword']);
   fromEnv('TIDINGS_PUBLISH', ['publish'], grant);
   fromEnv('TIDINGS_SUBSCRIBE', ['subscribe'], grant);
   fromEnv('TIDINGS_TRUST_PROXY', ['trustProxy'], (text) =>

@@ -10,6 +10,8 @@ import { z } from 'zod';
 
 const DEFAULT_PORT = 8080;
 const MIN_API_KEY_LENGTH = 32;
+/** A dashboard password is typed by a person, not generated: shorter than an API key, still not guessable. */
+const MIN_ADMIN_PASSWORD_LENGTH = 12;
 const MIN_SECRET_BYTES = 32;
 
 function integer(min: number, max: number, what = `an integer from ${min} to ${max}`) {
@@ -302,6 +304,17 @@ export const configSchema = z
       .optional(),
     /** Accept an apiKey shorter than 32 characters or of one repeated character (tests, local demos). */
     allowWeakApiKey: z.boolean({ error: 'expected true or false' }).default(false),
+    /**
+     * The password of the operators' dashboard at `/admin` (the apiKey logs in too). Without either, the
+     * dashboard is off.
+     */
+    adminPassword: z
+      .string({ error: `expected a password of at least ${MIN_ADMIN_PASSWORD_LENGTH} characters` })
+      .min(MIN_ADMIN_PASSWORD_LENGTH, {
+        error: `expected a password of at least ${MIN_ADMIN_PASSWORD_LENGTH} characters`,
+      })
+      .max(1_024, { error: 'expected a password of at most 1024 characters' })
+      .optional(),
     hooks: hooks.optional(),
     logLevel: z
       .enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.map((l) => `"${l}"`).join(', ')}` })
@@ -321,7 +334,7 @@ export const configSchema = z
   })
   .superRefine((config, context) => {
     // The client endpoints, the API and the operations endpoints share one port: no path may hide another.
-    const taken = ['/healthz', '/metrics', '/tidings.js'];
+    const taken = ['/healthz', '/metrics', '/tidings.js', '/admin'];
     for (const field of ['path', 'apiPath'] as const) {
       const path = config[field];
       if (path === '/' || taken.includes(path)) {

@@ -34,7 +34,7 @@ export class MeteredEngine implements Engine {
       // The server's own control messages are not traffic.
       if (isReserved(request.channel)) return result;
       if (result.duplicate) this.#metrics.duplicates.inc();
-      else this.#metrics.published.inc();
+      else this.#metrics.stored(request.channel);
       return result;
     } catch (error) {
       end({ outcome: 'error' });

@@ -20,6 +20,12 @@ export class Metrics {
   readonly hookLatency: Histogram<'hook'>;
   /** Handed to createTidingsServer: each callback is one counter increment. */
   readonly observer: ServerObserver;
+  /**
+   * The same counts as plain numbers, read every second by the dashboard's live view (prom-client's
+   * getters are async and build objects), plus messages stored per channel since the last `takeChannels()`.
+   */
+  readonly totals = { published: 0, deliveries: 0, slowConsumers: 0 };
+  #perChannel = new Map<string, number>();
   #server: TidingsServer | undefined;
 
   constructor() {
@@ -99,15 +105,35 @@ export class Metrics {
     for (const code of [ErrorCode.engineUnavailable, ErrorCode.unauthorized, ErrorCode.forbidden]) {
       this.errors.inc({ code }, 0);
     }
-    const { deliveries, errors, disconnects, slowConsumers } = this;
+    const { deliveries, errors, disconnects, slowConsumers, totals } = this;
     this.observer = {
-      delivered: () => deliveries.inc(),
+      delivered: () => {
+        deliveries.inc();
+        totals.deliveries++;
+      },
       error: (code) => errors.inc({ code }),
       disconnected: (code) => {
         disconnects.inc({ code });
-        if (code === ErrorCode.slowConsumer) slowConsumers.inc();
+        if (code === ErrorCode.slowConsumer) {
+          slowConsumers.inc();
+          totals.slowConsumers++;
+        }
       },
     };
+  }
+
+  /** A message was stored on `channel` by this process. */
+  stored(channel: string): void {
+    this.published.inc();
+    this.totals.published++;
+    this.#perChannel.set(channel, (this.#perChannel.get(channel) ?? 0) + 1);
+  }
+
+  /** Messages stored per channel since the last call (so the map never outgrows one interval). */
+  takeChannels(): Map<string, number> {
+    const taken = this.#perChannel;
+    this.#perChannel = new Map();
+    return taken;
   }
 
   /** The server whose connections `tidings_connections` reports. */
