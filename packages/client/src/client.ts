@@ -277,9 +277,14 @@ export class Client<Map extends ChannelMap = Untyped>
     this.#subscriptions.set(channel, [...handles, subscription]);
     if (!lead) this.#wire((transport) => transport.subscribe(subscription.spec()));
     else if (since !== Since.now) subscription.hold(this.#replay(channel, since));
-    // It starts where the others are: the wire said `subscribed` already.
+    // It starts where the others are: the wire said `subscribed` already. After a microtask (no frame
+    // comes before), so that the caller can listen to `subscribed` first.
     else if (lead.state === 'subscribed')
-      subscription.receive({ type: FrameType.subscribed, channel, ...lead.position });
+      queueMicrotask(
+        () =>
+          subscription.state === 'subscribing' &&
+          subscription.receive({ type: FrameType.subscribed, channel, ...lead.position }),
+      );
     return subscription;
   }
 

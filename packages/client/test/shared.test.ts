@@ -39,6 +39,14 @@ for (const transport of [TransportName.websocket, TransportName.sse, TransportNa
       await server.hub.publish('chat', 3);
       await waitFor(() => a.length === 3 && b.length === 2, 5000, 'both got 3');
       assert.deepEqual(b, [1, 3]);
+      // A handle that joins a subscribed channel says `subscribed` too, after its caller could listen.
+      const late = client.subscribe('chat', () => {});
+      let heard = false;
+      late.on('subscribed', () => {
+        heard = true;
+      });
+      await waitFor(() => heard, 5000, 'late subscribed');
+      assert.deepEqual(late.position, first.position);
     });
 
     test('a late handler asking for a position or the snapshot gets its replay, the others nothing twice', async (t) => {
