@@ -3,20 +3,9 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { startChat } from '../chat-server.js';
 import { browserMissing, launch } from './browser.js';
+import { openChat } from './chat-page.js';
 
 const skip = browserMissing();
-
-async function openChat(browser: Browser, url: string, name: string): Promise<Page> {
-  const page = await browser.newPage();
-  page.on('pageerror', (error) => console.error(`[${name}] page error:`, error));
-  await page.goto(`${url}/${name}`);
-  await page.waitForFunction(
-    () => document.getElementById('status')?.dataset.state === 'connected',
-    undefined,
-    { timeout: 15_000 },
-  );
-  return page;
-}
 
 function waitForOnline(page: Page, text: string): Promise<unknown> {
   return page.waitForFunction((want) => document.getElementById('online')?.textContent === want, text, {

@@ -7,8 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { browserMissing, launch } from './browser.js';
+import { lines, openChat, say, waitForConnected, waitForLines } from './chat-page.js';
 
 const skip = browserMissing();
 const SERVER = fileURLToPath(new URL('../server.ts', import.meta.url));
@@ -23,7 +24,7 @@ async function freePort(): Promise<number> {
 
 /** Starts the demo exactly as `npm start` does (server.ts), on `port` with its conversation in `db`. */
 async function startDemo(port: number, db: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {
+  const child = spawn(process.execPath, ['--conditions=@tidings/source', '--import', 'tsx', SERVER], {
     env: { ...process.env, PORT: String(port), CHAT_DB: db },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -50,35 +51,6 @@ async function killNine(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-async function openChat(browser: Browser, url: string, name: string): Promise<Page> {
-  const page = await browser.newPage();
-  await page.goto(`${url}/${name}`);
-  await page.waitForFunction(
-    () => document.getElementById('status')?.dataset.state === 'connected',
-    undefined,
-    { timeout: 15_000 },
-  );
-  return page;
-}
-
-function lines(page: Page): Promise<string[]> {
-  return page.$$eval('#log li', (items) =>
-    items.map((li) => `${li.querySelector('.name')?.textContent}: ${li.lastChild?.textContent}`),
-  );
-}
-
-async function waitForLines(page: Page, count: number): Promise<string[]> {
-  await page.waitForFunction((n) => document.querySelectorAll('#log li').length >= n, count, {
-    timeout: 20_000,
-  });
-  return lines(page);
-}
-
-async function say(page: Page, text: string): Promise<void> {
-  await page.fill('#text', text);
-  await page.click('button[type=submit]');
-}
-
 describe('the chat demo keeps its conversation across kill -9', { skip }, () => {
   let browser: Browser;
   before(async () => {
@@ -102,25 +74,22 @@ describe('the chat demo keeps its conversation across kill -9', { skip }, () => 
     for (let i = 1; i <= 5; i++) {
       await say(alice, `before ${i}`);
       expected.push(`Alice: before ${i}`);
-      await waitForLines(alice, expected.length);
+      await waitForLines(alice, expected.length, 20_000);
     }
 
     await killNine(demo);
     demo = await startDemo(port, db);
     // Alice's page reconnects by itself, resumes from its position (no reset) and can go on.
-    await alice.waitForFunction(
-      () => document.getElementById('status')?.dataset.state === 'connected',
-      undefined,
-      { timeout: 30_000 },
-    );
+    await waitForConnected(alice, 30_000);
     await say(alice, 'after');
     expected.push('Alice: after');
-    await waitForLines(alice, expected.length);
+    await waitForLines(alice, expected.length, 20_000);
 
     const bob = await openChat(browser, url, 'Bob');
-    assert.deepEqual(await waitForLines(bob, expected.length), expected);
+    assert.deepEqual(await waitForLines(bob, expected.length, 20_000), expected);
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.deepEqual(await lines(alice), expected);
+    assert.equal(await alice.$('#log .notice'), null, 'the history survived: no reset notice');
     await alice.close();
     await bob.close();
   });
