@@ -11,14 +11,21 @@ const dist = new URL('../dist/', import.meta.url).pathname;
 /** The file in dist/ of each format. */
 export const FILES = { esm: 'tidings.esm.min.js', iife: 'tidings.min.js' };
 
+/**
+ * Internal property names, shortened in the bundles (as private fields already are): none is public
+ * API, a wire field, or a property of a platform object (WebSocket, EventSource, Response).
+ */
+const INTERNAL_PROPS =
+  /^(opened|sentOn|deliver|complete|params|needs|platform|heard|receive|interrupt|spec|hold|stop|limits|channels|tries|resolve|reject|frame|fail|open|old|next|url|end|schedule)$/;
+
 /** Bundles the client, @tidings/protocol included (only what it uses), minified. */
-export function bundle(format, options = {}) {
+export async function bundle(format, options = {}) {
   return build({
-    entryPoints: [entry],
+    ...(format === 'iife' ? await globalEntry() : { entryPoints: [entry] }),
     bundle: true,
     minify: true,
+    mangleProps: INTERNAL_PROPS,
     format,
-    globalName: format === 'iife' ? 'Tidings' : undefined,
     platform: 'browser',
     // Bundle @tidings/protocol from its sources, as the rest of the monorepo runs it.
     conditions: ['@tidings/source'],
@@ -29,6 +36,25 @@ export function bundle(format, options = {}) {
     logLevel: 'warning',
     ...options,
   });
+}
+
+/**
+ * The plain <script>'s entry: it assigns the global `Tidings` itself, with the names the ESM bundle
+ * exports. Through `globalName`, esbuild would add its CommonJS interop helpers, which a page never uses.
+ */
+async function globalEntry() {
+  const { metafile } = await build({
+    entryPoints: [entry],
+    bundle: true,
+    format: 'esm',
+    conditions: ['@tidings/source'],
+    write: false,
+    metafile: true,
+    logLevel: 'warning',
+  });
+  const names = Object.values(metafile.outputs)[0].exports.join();
+  const contents = `import { ${names} } from ${JSON.stringify(entry)}; globalThis.Tidings = { ${names} };`;
+  return { stdin: { contents, resolveDir: dist, loader: 'js' } };
 }
 
 /** The bundle's text and its minified and gzipped sizes, in bytes. */

@@ -1,4 +1,4 @@
-import { encodeCursor, type Position, Query, Since, type SinceMode } from '@tidings/protocol';
+import { type Cursor, encodeCursor, Query, Since, type SinceMode } from '@tidings/protocol';
 import type { ChannelSpec } from './transport.js';
 
 export interface ChannelQuery {
@@ -16,7 +16,7 @@ export interface ChannelQuery {
  * reopened with them all.
  */
 export function channelQuery(specs: ChannelSpec[]): ChannelQuery {
-  const cursor = new Map<string, Position>();
+  const cursor: Cursor = new Map();
   const params: [string, string][] = [];
   const channels: string[] = [];
   const mode: SinceMode = specs.some((s) => s.since === Since.snapshot) ? Since.snapshot : Since.now;
@@ -33,4 +33,18 @@ export function channelQuery(specs: ChannelSpec[]): ChannelQuery {
   if (cursor.size > 0) params.push([Query.cursor, encodeCursor(cursor)]);
   if (mode === Since.snapshot) params.push([Query.since, mode]);
   return { params, channels, complete };
+}
+
+/**
+ * A cursor from the server (`channel=epoch:offset,…`), read without the checks the server's own
+ * decoder makes: the client trusts what its server says, and stays small.
+ */
+export function readCursor(text: string): Cursor {
+  const cursor: Cursor = new Map();
+  for (const entry of text ? text.split(',') : []) {
+    const [channel, position] = entry.split('=');
+    const [epoch, offset] = position.split(':');
+    cursor.set(channel, { epoch, offset: Number(offset) });
+  }
+  return cursor;
 }

@@ -1,38 +1,57 @@
 import {
   type AckFrame,
-  assertChannelName,
-  assertChannelOrPattern,
   type ChannelMap,
   type ChannelOf,
   type Chosen,
   type DataOf,
   DEFAULT_MOUNT_PATH,
   Defaults,
+  Endpoint,
   ErrorCode,
   type ErrorFrame,
   FrameType,
   isPattern,
+  type MessageFrame,
+  type Position,
   PROTOCOL_VERSION,
   type PresenceMember,
   type PublishFrame,
-  parseSince,
   Query,
   type ServerFrame,
   Since,
   type SinceSpec,
+  type SnapshotFrame,
   TidingsError,
   TransportName,
   type Untyped,
 } from '@tidings/protocol';
 import { type Backoff, exponentialBackoff } from './backoff.js';
+import { channelQuery, readCursor } from './channel-query.js';
+import { assertChannel, errorOf, sinceOf } from './checks.js';
 import { Emitter } from './emitter.js';
-import { Persistence, type StorageLike } from './persistence.js';
+import { type Handover, handover } from './handover.js';
+import { httpGet } from './http-get.js';
+import { Persistence, type StorageLike, storageOf } from './persistence.js';
 import { randomKey } from './random-key.js';
 import { nextRequestId } from './request-id.js';
 import { RetryTimer } from './retry-timer.js';
 import { DEFAULT_SIZE_LIMITS, type SizeLimits, sizeError } from './size-limits.js';
-import { type MessageHandler, Subscription, type SubscriptionOwner } from './subscription.js';
-import type { CloseInfo, Platform, Transport, TransportHost, TransportKind } from './transport.js';
+import {
+  type Delivery,
+  type Message,
+  type MessageHandler,
+  Subscription,
+  type SubscriptionOwner,
+  toMessage,
+} from './subscription.js';
+import type {
+  ChannelSpec,
+  CloseInfo,
+  Platform,
+  Transport,
+  TransportHost,
+  TransportKind,
+} from './transport.js';
 import { longpoll } from './transports/longpoll.js';
 import { poll } from './transports/poll.js';
 import { sse } from './transports/sse.js';
@@ -55,10 +74,17 @@ export interface ClientEvents {
 export interface ClientOptions extends Platform {
   /** The transports to use, in order of preference. Default: websocket, sse, stream, longpoll, poll. */
   transports?: TransportName[];
-  /** Sent as the `token` query parameter. A function is called again before every connection. */
+  /**
+   * Sent as the `token` query parameter. A function is called again before every connection, and
+   * before the token expires (the server's `welcome` says when): the WebSocket renews it in band
+   * (`refresh`), a stream reopens with it from its positions, polling sends it with the next request.
+   */
   token?: string | (() => string | Promise<string>);
-  /** Where to keep positions (e.g. `sessionStorage`) so that a reloaded page resumes where it was. */
-  persist?: StorageLike | false;
+  /**
+   * Where to keep positions so that a reloaded page resumes where it was: a storage, or `true` for the
+   * page's `sessionStorage` if it has one (in Node: nothing kept).
+   */
+  persist?: StorageLike | boolean;
   /** Wait before the n-th reconnect attempt, ms. Default: exponential with full jitter, 250 ms to 10 s. */
   backoff?: Backoff;
   /** The server's mount path. Default `/tidings`. */
@@ -68,6 +94,22 @@ export interface ClientOptions extends Platform {
 export interface SubscribeOptions {
   /** Where to start: `'now'` (default), `'snapshot'`, or after a position. A saved position (`persist`) wins over a mode. */
   since?: SinceSpec;
+}
+
+export interface HistoryOptions {
+  /** The messages after this position. */
+  since?: Position;
+  /** The messages before this position (scroll-back). */
+  before?: Position;
+  /** At most this many (1 to 1000). Default 100. */
+  limit?: number;
+}
+
+export interface HistoryPage<T = unknown> extends Position {
+  /** `epoch` and `offset` are the channel's current position. */
+  messages: Message<T>[];
+  /** `since` could not be served (history lost or trimmed): the snapshot, if any, and what follows. */
+  reset: boolean;
 }
 
 export interface PublishOptions {
@@ -88,6 +130,11 @@ export interface PublishResult {
   duplicate: boolean;
 }
 
+interface PollAnswer {
+  frames: ServerFrame[];
+  cursor: string;
+}
+
 const KINDS: Record<TransportName, TransportKind> = { websocket, sse, stream, longpoll, poll };
 
 /** Slack past the heartbeat before a silent connection counts as dead. */
@@ -99,6 +146,10 @@ const CONNECT_TIMEOUT_MS = 10_000;
  * tries: losing the network looks the same as a proxy that blocks it.
  */
 const FALLBACK_AFTER = 2;
+/** A token is renewed this long before it expires, at most (see `#expires`). */
+const REFRESH_EARLY_MS = 30_000;
+/** The longest wait between two WebSocket probes after a fallback. */
+const PROBE_MAX_MS = 60_000;
 const FALLBACK_AFTER_WORKED = 5;
 
 interface Connection {
@@ -141,7 +192,8 @@ export class Client<Map extends ChannelMap = Untyped>
   #watchdog: ReturnType<typeof setTimeout> | undefined;
   /** Bumped on every connect and stop, so a connect that awaited a token knows if it is still wanted. */
   #attempt = 0;
-  readonly #subscriptions = new Map<string, Subscription>();
+  /** Every handle per channel or pattern, oldest first: one subscription on the wire, from the oldest's position. */
+  readonly #subscriptions = new Map<string, Subscription[]>();
   readonly #pending = new Map<number, PendingPublish>();
   readonly #asks = new Set<PendingAsk>();
   /** What the server accepts, as it last said. */
@@ -150,6 +202,13 @@ export class Client<Map extends ChannelMap = Untyped>
   readonly #names: TransportName[];
   readonly #platform: Platform;
   readonly #token: ClientOptions['token'];
+  /** The token in use: every new request and connection sends it. */
+  #current: string | undefined;
+  #renewal: ReturnType<typeof setTimeout> | undefined;
+  /** The next WebSocket probe after a fallback, and the one under way. */
+  #upgrade: ReturnType<typeof setTimeout> | undefined;
+  #probing: Connection | undefined;
+  #route: ((frame: ServerFrame) => void) | undefined;
   readonly #backoff: Backoff;
   readonly #retry: RetryTimer;
   readonly #persistence: Persistence | undefined;
@@ -171,15 +230,13 @@ export class Client<Map extends ChannelMap = Untyped>
       (name) => KINDS[name] && this.#platform[KINDS[name].needs],
     );
     if (this.#names.length === 0) {
-      throw new TidingsError(
-        ErrorCode.invalidField,
-        'no usable transport: pass WebSocket, EventSource or fetch',
-      );
+      throw new TidingsError(ErrorCode.invalidField, 'no WebSocket, EventSource or fetch');
     }
     this.#token = options.token;
     this.#backoff = options.backoff ?? exponentialBackoff();
     this.#retry = new RetryTimer(() => this.#connect(), this.#backoff);
-    if (options.persist) this.#persistence = new Persistence(options.persist, `tidings:${this.#root}`);
+    const storage = storageOf(options.persist);
+    if (storage) this.#persistence = new Persistence(storage, `tidings:${this.#root}`);
     this.#worked = this.#persistence?.transport;
     this.#index = Math.max(0, this.#names.indexOf(this.#worked!));
     this.#transport = this.#names[this.#index];
@@ -198,7 +255,10 @@ export class Client<Map extends ChannelMap = Untyped>
 
   /**
    * Subscribes `handler` to a channel, or a pattern (`chat.*`, `chat.>`). It sees each message once,
-   * in order, across reconnects. Throws a TidingsError for a bad name or a channel already subscribed.
+   * in order, across reconnects. Any number of handlers may share a channel: one subscription on the
+   * wire, and each handle's `unsubscribe()` stops only its handler. One that asks for `'snapshot'` or a
+   * position while the channel is already subscribed gets that replay by itself (a poll read), then the
+   * live messages. Throws a TidingsError for a bad name, or a pattern with another start than `'now'`.
    */
   subscribe<T = never, C extends ChannelOf<Map> = ChannelOf<Map>>(
     channel: C,
@@ -206,27 +266,85 @@ export class Client<Map extends ChannelMap = Untyped>
     options: SubscribeOptions = {},
   ): Subscription {
     this.#assertOpen();
-    assertChannelOrPattern(channel);
-    const since = parseSince(options.since);
+    assertChannel(channel, true);
+    const since = sinceOf(options.since);
     if (isPattern(channel) && since !== Since.now) {
-      throw new TidingsError(ErrorCode.invalidField, 'a pattern subscription can only start from "now"');
+      throw new TidingsError(ErrorCode.invalidField, 'a pattern starts "now"');
     }
-    if (this.#subscriptions.has(channel)) {
-      throw new TidingsError(ErrorCode.alreadySubscribed, `already subscribed to ${channel}`);
-    }
-    const subscription = new Subscription(this, channel, handler, since, this.#persistence);
-    this.#subscriptions.set(channel, subscription);
-    this.#connection?.transport?.subscribe(subscription.spec());
+    const handles = this.#subscriptions.get(channel) ?? [];
+    const lead = handles[0];
+    const subscription = new Subscription(this, channel, handler, since, this.#persistence, !lead);
+    this.#subscriptions.set(channel, [...handles, subscription]);
+    if (!lead) this.#wire((transport) => transport.subscribe(subscription.spec()));
+    else if (since !== Since.now) subscription.hold(this.#replay(channel, since));
+    // It starts where the others are: the wire said `subscribed` already. After a microtask (no frame
+    // comes before), so that the caller can listen to `subscribed` first.
+    else if (lead.state === 'subscribed')
+      queueMicrotask(
+        () =>
+          subscription.state === 'subscribing' &&
+          subscription.receive({ type: FrameType.subscribed, channel, ...lead.position }),
+      );
     return subscription;
   }
 
+  /** Stops one handle (or, by name, every handle of the channel); the wire subscription ends with the last. */
   unsubscribe(target: Subscription | string): void {
     const channel = typeof target === 'string' ? target : target.channel;
-    const subscription = this.#subscriptions.get(channel);
-    if (!subscription || (typeof target !== 'string' && subscription !== target)) return;
+    const handles = this.#subscriptions.get(channel) ?? [];
+    const rest = handles.filter((handle) => handle !== target && typeof target !== 'string');
+    if (rest.length === handles.length) return;
+    for (const handle of handles) if (!rest.includes(handle)) handle.end(rest.length === 0);
+    if (rest.length > 0) return void this.#subscriptions.set(channel, rest);
     this.#subscriptions.delete(channel);
-    subscription.end(true);
-    this.#connection?.transport?.unsubscribe(channel);
+    this.#wire((transport) => transport.unsubscribe(channel));
+  }
+
+  /**
+   * What a handle that joins a subscribed channel asked to see first: the channel from `since` to now,
+   * read by `poll` (following its cursor), ending with its position as a `subscribed` frame.
+   */
+  async #replay(channel: string, since: SinceSpec): Promise<Delivery[]> {
+    const frames: Delivery[] = [];
+    for (;;) {
+      // `/poll` answers at once (unlike `/longpoll`).
+      const answer = await this.#get<PollAnswer>(Endpoint.poll, channelQuery([{ channel, since }]).params);
+      const position = readCursor(answer.cursor).get(channel)!;
+      // Only what a subscription takes: not the `disconnect` of an expired token, say.
+      frames.push(...(answer.frames.filter((frame) => 'epoch' in frame) as Delivery[]));
+      if (!answer.frames.some((frame) => frame.type === FrameType.message)) {
+        frames.push({ type: FrameType.subscribed, channel, ...position });
+        return frames;
+      }
+      since = position;
+    }
+  }
+
+  /**
+   * A page of a channel's retained history, read by HTTP and authorized like a subscription: the
+   * newest `limit` messages (default 100), those after `since` ("what did I miss"), or those before
+   * `before` (scroll-back: pass the oldest position shown). `reset` says `since` could not be served:
+   * the channel's snapshot (if any) and the messages retained after it come instead.
+   */
+  async history<C extends ChannelOf<Map>>(
+    channel: C,
+    { since, before, limit }: HistoryOptions = {},
+  ): Promise<HistoryPage<DataOf<Map, C>>> {
+    assertChannel(channel);
+    const params: [string, string][] = [[Query.channel, channel]];
+    if (since) params.push([Query.since, `${since.epoch}:${since.offset}`]);
+    if (before) params.push([Query.before, `${before.epoch}:${before.offset}`]);
+    if (limit) params.push([Query.limit, String(limit)]);
+    const { frames, ...page } = await this.#get<
+      Position & { reset: boolean; frames: (MessageFrame | SnapshotFrame)[] }
+    >(Endpoint.history, params);
+    return { ...page, messages: frames.map(toMessage) as Message<DataOf<Map, C>>[] };
+  }
+
+  /** GETs an endpoint (with a token, even before the first connection fetched one). */
+  async #get<T>(endpoint: string, params: [string, string][]): Promise<T> {
+    this.#current ??= typeof this.#token === 'function' ? await this.#token() : this.#token;
+    return httpGet<T>(this.#platform.fetch!, this.#url(endpoint, params));
   }
 
   /**
@@ -243,7 +361,7 @@ export class Client<Map extends ChannelMap = Untyped>
   ): Promise<PublishResult> {
     return new Promise((resolve, reject) => {
       this.#assertOpen();
-      assertChannelName(channel);
+      assertChannel(channel);
       const { ifOffset, ttl, echo } = options;
       const frame = {
         type: FrameType.publish,
@@ -287,7 +405,7 @@ export class Client<Map extends ChannelMap = Untyped>
   presence(channel: string): Promise<PresenceMember[]> {
     return new Promise((resolve, reject) => {
       this.#assertOpen();
-      assertChannelName(channel);
+      assertChannel(channel);
       const ask: PendingAsk = { channel, resolve, reject };
       this.#asks.add(ask);
       if (this.#state === 'connected') this.#ask(ask);
@@ -312,8 +430,8 @@ export class Client<Map extends ChannelMap = Untyped>
   /** Closes the connection for good. Pending publishes reject with CLOSED; saved positions stay. */
   close(): void {
     if (this.#state === 'disconnected') return;
-    this.#stop(new TidingsError(ErrorCode.closed, 'the client was closed'));
-    for (const subscription of this.#subscriptions.values()) subscription.end(false);
+    this.#stop(new TidingsError(ErrorCode.closed, 'closed'));
+    for (const subscription of this.#handles()) subscription.end(false);
     this.#subscriptions.clear();
   }
 
@@ -328,7 +446,7 @@ export class Client<Map extends ChannelMap = Untyped>
       const error =
         cause instanceof TidingsError
           ? cause
-          : new TidingsError(ErrorCode.internal, `the token function failed: ${cause}`, undefined, {
+          : new TidingsError(ErrorCode.internal, `token function: ${cause}`, undefined, {
               cause,
             });
       this.emit('error', error);
@@ -337,22 +455,20 @@ export class Client<Map extends ChannelMap = Untyped>
       return this.#retry.schedule();
     }
     if (attempt !== this.#attempt) return;
+    this.#current = token;
     const connection: Connection = { name: this.#names[this.#index], opened: false };
     const live = () => this.#connection === connection;
     const host: TransportHost = {
-      platform: this.#platform,
-      url: (endpoint, params = []) => {
-        const query = new URLSearchParams(params);
-        query.set(Query.version, String(PROTOCOL_VERSION));
-        if (token) query.set(Query.token, token);
-        return `${this.#root}${endpoint}?${query}`;
-      },
-      channels: () => Array.from(this.#subscriptions.values(), (subscription) => subscription.spec()),
+      ...this.#common(),
       open: (heartbeat) => live() && this.#opened(connection, heartbeat),
-      limits: (limits) => {
-        if (live()) this.#limits = { ...DEFAULT_SIZE_LIMITS, ...this.#limits, ...limits };
+      limits: ({ expiresAt, ...limits }) => {
+        if (!live()) return;
+        this.#limits = { ...DEFAULT_SIZE_LIMITS, ...this.#limits, ...limits };
+        // Not every answer says (a publish's does not): only a `welcome` moves the renewal.
+        if (expiresAt) this.#expires(expiresAt);
       },
-      frame: (frame) => live() && this.#frame(frame),
+      // While a WebSocket takes over (see `#probe`), this connection's frames go through the handover.
+      frame: (frame) => live() && (this.#route ?? this.#frame.bind(this))(frame),
       close: (info) => live() && this.#lost(info),
     };
     this.#transport = connection.name;
@@ -377,6 +493,62 @@ export class Client<Map extends ChannelMap = Untyped>
     for (const pending of this.#pending.values()) this.#send(pending);
     this.#setState('connected');
     for (const ask of this.#asks) this.#ask(ask);
+    this.#probe();
+  }
+
+  /**
+   * After a fallback, tries the WebSocket again in the background, less often each time (4 backoffs,
+   * at most a minute), as Socket.IO's upgrade does. When it opens, the handover moves every
+   * subscription over: the old connection delivers until the WebSocket has them all and both deliver
+   * the same message, so nothing is lost (patterns included) or doubled. Publishes not yet answered are
+   * sent again with their keys (the server answers a duplicate with its original).
+   */
+  #probe(tries = 1): void {
+    const from = this.#connection;
+    const ws = TransportName.websocket;
+    if (from?.name === ws || !this.#names.includes(ws)) return;
+    this.#upgrade = setTimeout(
+      () => {
+        const probe: Connection = { name: ws, opened: false };
+        let hand: Handover | undefined;
+        this.#probing = probe;
+        probe.transport = KINDS[ws].open({
+          ...this.#common(),
+          // The same server: its limits, heartbeat and token expiry are those the client has.
+          limits: () => {},
+          open: () => {
+            if (this.#probing !== probe || hand) return;
+            hand = handover(
+              [...this.#subscriptions.keys()],
+              (frame) => this.#frame(frame),
+              () => {
+                if (this.#probing !== probe) return;
+                this.#probing = this.#route = undefined;
+                from!.transport!.close();
+                this.#connection = probe;
+                probe.opened = true;
+                this.#transport = this.#worked = ws;
+                this.#index = this.#names.indexOf(ws);
+                if (this.#persistence) this.#persistence.transport = ws;
+                this.#watch();
+                for (const pending of this.#pending.values())
+                  if (pending.sentOn === from) this.#send(pending);
+                for (const ask of this.#asks) this.#ask(ask);
+              },
+            );
+            this.#route = hand.old;
+          },
+          frame: (frame) => hand?.next(frame),
+          close: (info) => {
+            if (this.#connection === probe) return this.#lost(info);
+            if (this.#probing !== probe) return;
+            this.#probing = this.#route = undefined;
+            this.#probe(tries + 1);
+          },
+        });
+      },
+      Math.min(PROBE_MAX_MS, 4 * this.#backoff(tries)),
+    );
   }
 
   /** The connection is gone: reconnect (to the next transport if this one never opened), or stop. */
@@ -385,7 +557,7 @@ export class Client<Map extends ChannelMap = Untyped>
     if (!connection) return;
     this.#drop();
     if (info.frameTooLarge) this.#tooLarge(connection);
-    for (const subscription of this.#subscriptions.values()) subscription.interrupt();
+    for (const subscription of this.#handles()) subscription.interrupt();
     if (info.code) {
       const error = new TidingsError(info.code as ErrorCode, info.message || info.code);
       if (info.reconnect === false || error.action === 'fatal') {
@@ -409,15 +581,13 @@ export class Client<Map extends ChannelMap = Untyped>
    * sent again after the reconnect, which would close that connection too, and the next, for ever.
    */
   #tooLarge(connection: Connection): void {
-    let largest: { pending: PendingPublish; bytes: number } | undefined;
-    for (const pending of this.#pending.values()) {
-      if (pending.sentOn !== connection) continue;
-      const bytes = JSON.stringify(pending.frame).length;
-      if (!largest || bytes > largest.bytes) largest = { pending, bytes };
-    }
+    const bytes = (pending: PendingPublish) => JSON.stringify(pending.frame).length;
+    const [largest] = [...this.#pending.values()]
+      .filter((pending) => pending.sentOn === connection)
+      .sort((a, b) => bytes(b) - bytes(a));
     if (!largest) return;
-    this.#pending.delete(largest.pending.frame.id);
-    largest.pending.reject(new TidingsError(ErrorCode.frameTooLarge, 'closed by the server: too large'));
+    this.#pending.delete(largest.frame.id);
+    largest.reject(new TidingsError(ErrorCode.frameTooLarge, 'too large'));
   }
 
   #frame(frame: ServerFrame): void {
@@ -425,16 +595,19 @@ export class Client<Map extends ChannelMap = Untyped>
     switch (frame.type) {
       case FrameType.subscribed:
       case FrameType.reset:
-        this.#subscriptions.get(frame.channel)?.receive(frame);
+        for (const handle of this.#handles(frame.channel)) handle.receive(frame);
         break;
       case FrameType.join:
       case FrameType.leave:
-        this.#subscriptions.get(frame.channel)?.heard(frame);
+        for (const handle of this.#handles(frame.channel)) handle.heard(frame);
         break;
       case FrameType.message:
       case FrameType.snapshot:
         // A pattern's messages name it, so a channel subscribed both ways gets each message once per subscription.
-        this.#subscriptions.get(frame.pattern ?? frame.channel)?.receive(frame);
+        for (const handle of this.#handles(frame.pattern ?? frame.channel)) handle.receive(frame);
+        break;
+      case FrameType.refreshed:
+        this.#expires(frame.expiresAt);
         break;
       case FrameType.disconnect:
         // Every transport ends with this frame when the server ends it on purpose (and a long-poll
@@ -450,7 +623,7 @@ export class Client<Map extends ChannelMap = Untyped>
         const pending = frame.id === undefined ? undefined : this.#pending.get(frame.id);
         if (pending) this.#settle(pending, frame);
         else if (frame.type === FrameType.error) {
-          const error = new TidingsError(frame.code, frame.message, frame.details);
+          const error = errorOf(frame);
           if (frame.channel) this.#refused(frame.channel, error);
           else if (error.action === 'reconnect') this.#lost();
           else this.emit('error', error);
@@ -461,22 +634,44 @@ export class Client<Map extends ChannelMap = Untyped>
 
   /** The server refused or ended one subscription; the others go on. */
   #refused(channel: string, error: TidingsError): void {
-    const subscription = this.#subscriptions.get(channel);
-    if (!subscription) return;
+    const handles = this.#subscriptions.get(channel);
+    if (!handles) return;
     if (error.action === 'fatal') {
       this.#subscriptions.delete(channel);
-      subscription.fail(error);
+      for (const handle of handles) handle.fail(error);
     } else if (error.action === 'reconnect') this.#lost();
     else {
+      const lead = handles[0];
       setTimeout(
         () => {
-          if (this.#subscriptions.get(channel) === subscription) {
-            this.#connection?.transport?.subscribe(subscription.spec());
+          if (this.#subscriptions.get(channel)?.[0] === lead) {
+            this.#wire((transport) => transport.subscribe(lead.spec()));
           }
         },
-        this.#backoff(++subscription.tries),
+        this.#backoff(++lead.tries),
       );
     }
+  }
+
+  /**
+   * Renews the token in band before it expires (a token function only): a fifth of its life early, at
+   * most 30 s, so a slow token endpoint still answers in time. A failure leaves it to expire: the
+   * server then ends the connection, and the reconnect asks for a token again.
+   */
+  #expires(expiresAt?: number): void {
+    clearTimeout(this.#renewal);
+    if (!expiresAt || typeof this.#token !== 'function') return;
+    const left = expiresAt - Date.now();
+    this.#renewal = setTimeout(
+      async () => {
+        try {
+          this.#current = await (this.#token as () => string | Promise<string>)();
+          // The connection now (a WebSocket may have taken over since).
+          this.#connection?.transport?.refresh(this.#current);
+        } catch {}
+      },
+      Math.max(0, left - Math.min(REFRESH_EARLY_MS, left / 5)),
+    );
   }
 
   #settle(pending: PendingPublish, frame: AckFrame | ErrorFrame): void {
@@ -487,7 +682,7 @@ export class Client<Map extends ChannelMap = Untyped>
       pending.resolve({ channel, epoch, offset, ts, duplicate: frame.duplicate === true });
       return;
     }
-    const error = new TidingsError(frame.code, frame.message, frame.details);
+    const error = errorOf(frame);
     if (error.action === 'fatal') {
       this.#pending.delete(id);
       pending.reject(error);
@@ -518,6 +713,11 @@ export class Client<Map extends ChannelMap = Untyped>
 
   #drop(): void {
     clearTimeout(this.#watchdog);
+    clearTimeout(this.#renewal);
+    clearTimeout(this.#upgrade);
+    this.#route = undefined;
+    if (this.#probing !== this.#connection) this.#probing?.transport?.close();
+    this.#probing = undefined;
     const connection = this.#connection;
     this.#connection = undefined;
     connection?.transport?.close();
@@ -525,7 +725,7 @@ export class Client<Map extends ChannelMap = Untyped>
 
   #fail(error: TidingsError): void {
     this.#stop(error);
-    for (const subscription of this.#subscriptions.values()) subscription.fail(error);
+    for (const subscription of this.#handles()) subscription.fail(error);
     this.#subscriptions.clear();
     // The client stops for good here (refused origin, credentials, …): an app that listens to nothing
     // would see only `disconnected`, so the console says why.
@@ -545,8 +745,43 @@ export class Client<Map extends ChannelMap = Untyped>
     this.#asks.clear();
   }
 
+  /** The handles of one channel or pattern (a copy: a handler may unsubscribe), or of all. */
+  #handles(channel?: string): Subscription[] {
+    return channel === undefined
+      ? [...this.#subscriptions.values()].flat()
+      : [...(this.#subscriptions.get(channel) ?? [])];
+  }
+
+  /** A change of subscriptions, told to the connection and to a WebSocket about to take over. */
+  #wire(change: (transport: Transport) => void): void {
+    for (const connection of [this.#connection, this.#probing])
+      if (connection?.transport) change(connection.transport);
+  }
+
+  /** What every transport the client opens is given, whatever its events go to. */
+  #common(): Pick<TransportHost, 'platform' | 'url' | 'channels'> {
+    return {
+      platform: this.#platform,
+      url: (endpoint, params) => this.#url(endpoint, params),
+      channels: () => this.#specs(),
+    };
+  }
+
+  /** What the wire subscriptions are: each channel's or pattern's oldest handle, at its position or start. */
+  #specs(): ChannelSpec[] {
+    return Array.from(this.#subscriptions.values(), (handles) => handles[0].spec());
+  }
+
+  /** An endpoint's URL with the common query (version, the current token) and `params`. */
+  #url(endpoint: string, params: [string, string][] = []): string {
+    const query = new URLSearchParams(params);
+    query.set(Query.version, String(PROTOCOL_VERSION));
+    if (this.#current) query.set(Query.token, this.#current);
+    return `${this.#root}${endpoint}?${query}`;
+  }
+
   #assertOpen(): void {
-    if (this.#state === 'disconnected') throw new TidingsError(ErrorCode.closed, 'the client is closed');
+    if (this.#state === 'disconnected') throw new TidingsError(ErrorCode.closed, 'closed');
   }
 
   #setState(newState: ClientState): void {

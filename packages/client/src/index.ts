@@ -25,6 +25,8 @@ export {
   type ClientOptions,
   type ClientState,
   connect,
+  type HistoryOptions,
+  type HistoryPage,
   type PublishOptions,
   type PublishResult,
   type StateChange,

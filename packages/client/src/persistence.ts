@@ -57,3 +57,14 @@ export class Persistence {
     } catch {}
   }
 }
+
+/**
+ * What `persist` names: a storage, or (`true`) the page's `sessionStorage` when there is one. Node has
+ * none, and a browser may refuse it (a sandboxed frame throws): the client then just keeps nothing.
+ */
+export function storageOf(persist: StorageLike | boolean | undefined): StorageLike | undefined {
+  if (persist !== true) return persist || undefined;
+  try {
+    return globalThis.sessionStorage;
+  } catch {}
+}

@@ -1,14 +1,13 @@
 import {
-  decodeCursor,
+  type Cursor,
   ErrorCode,
   FrameType,
   Header,
   isPattern,
-  isPosition,
   Query,
   type ServerFrame,
 } from '@tidings/protocol';
-import { channelQuery } from './channel-query.js';
+import { channelQuery, readCursor } from './channel-query.js';
 import { httpError, refuseChannels } from './http-error.js';
 import { httpPresence } from './http-presence.js';
 import { httpPublish } from './http-publish.js';
@@ -48,7 +47,7 @@ export function polling(host: TransportHost, endpoint: string, interval: number,
           type: FrameType.error,
           channel,
           code: ErrorCode.invalidChannel,
-          message: 'pattern subscriptions need the websocket, sse or stream transport',
+          message: 'patterns need websocket, sse or stream',
         });
       }
       return !pattern;
@@ -62,7 +61,7 @@ export function polling(host: TransportHost, endpoint: string, interval: number,
     const mine = new AbortController();
     controller = mine;
     let answer: PollAnswer;
-    let cursor: ReturnType<typeof decodeCursor>;
+    let cursor: Cursor;
     try {
       const response = await host.platform.fetch!(host.url(endpoint, query.params), { signal: mine.signal });
       if (!response.ok) {
@@ -75,7 +74,7 @@ export function polling(host: TransportHost, endpoint: string, interval: number,
       }
       host.limits(parseSizeLimits(response.headers.get(Header.limits)));
       answer = (await response.json()) as PollAnswer;
-      cursor = decodeCursor(answer.cursor);
+      cursor = readCursor(answer.cursor);
     } catch {
       if (mine === controller) host.close();
       return;
@@ -98,7 +97,7 @@ export function polling(host: TransportHost, endpoint: string, interval: number,
         host.frame({
           type: FrameType.subscribed,
           channel,
-          ...(isPosition(asked) ? asked : { epoch, offset }),
+          ...(typeof asked === 'object' ? asked : { epoch, offset }),
         });
       }
       host.frame(frame);
@@ -113,6 +112,8 @@ export function polling(host: TransportHost, endpoint: string, interval: number,
   return {
     subscribe: () => next(0),
     unsubscribe: () => next(0),
+    // The next request sends it.
+    refresh: () => {},
     publish: (frame) => httpPublish(host, frame),
     presence: (channel) => httpPresence(host, channel),
     close: () => {

@@ -12,14 +12,6 @@ export class RetryTimer {
     this.#delay = delay;
   }
 
-  get tries(): number {
-    return this.#tries;
-  }
-
-  get pending(): boolean {
-    return this.#id !== undefined;
-  }
-
   schedule(): void {
     this.cancel();
     this.#id = setTimeout(

@@ -44,7 +44,6 @@ export function sizeError(frame: PublishFrame, limits: SizeLimits): TidingsError
 
 function tooLarge(code: ErrorCode, json: string, limit: number): TidingsError | undefined {
   const bytes = new TextEncoder().encode(json).length;
-  if (bytes > limit)
-    return new TidingsError(code, `${bytes} bytes, over the server's limit`, { bytes, limit });
+  if (bytes > limit) return new TidingsError(code, `${bytes} bytes > ${limit}`, { bytes, limit });
   return undefined;
 }

@@ -1,5 +1,6 @@
-import { FrameType, type ServerFrame } from '@tidings/protocol';
+import { FrameType, isPattern, type ServerFrame } from '@tidings/protocol';
 import { channelQuery } from './channel-query.js';
+import { type Handover, handover } from './handover.js';
 import { type HttpFailure, refuseChannels } from './http-error.js';
 import { httpPresence } from './http-presence.js';
 import { httpPublish } from './http-publish.js';
@@ -15,54 +16,84 @@ export interface StreamEvents {
 /** Opens one streaming request; returns what aborts it. Events after the abort are ignored. */
 export type OpenStream = (url: string, events: StreamEvents) => () => void;
 
+interface Request {
+  channels: string[];
+  /** Where its frames go: the client, or a handover to the next request; nowhere once replaced. */
+  deliver(frame: ServerFrame): void;
+  /** Its end: aborted, or handed over. */
+  stop(): void;
+}
+
 /**
- * The shared half of the streaming HTTP transports (SSE, ndjson): one request at a time, holding every
- * channel and the cursor. The server keeps no state between requests, so a change of subscriptions is a
- * new request from the current positions; changes within one tick share one reopen.
+ * The shared half of the streaming HTTP transports (SSE, ndjson): one request holding every channel and
+ * the cursor. The server keeps no state between requests, so a change of subscriptions is a new request
+ * from the current positions; changes within one tick share one reopen. Channels resume exactly from
+ * their positions, but a pattern has none: while a pattern goes on into the new request, the old one
+ * stays open until the new one is live and both deliver the same messages (see `handover`), and later
+ * changes wait for that.
  */
 export function streaming(host: TransportHost, endpoint: string, openStream: OpenStream): Transport {
-  let abort: (() => void) | undefined;
-  let generation = 0;
+  let current: Request | undefined;
+  let passing: Handover | undefined;
   let key: string | undefined;
   let complete = true;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let force = false;
+  let closed = false;
 
   const reopen = (): void => {
     timer = undefined;
+    if (passing) return;
     const query = channelQuery(host.channels());
     const next = query.channels.join();
     if (!force && next === key) return;
     force = false;
-    abort?.();
-    abort = undefined;
+    const previous = current;
     key = next;
     complete = query.complete;
-    const mine = ++generation;
+    current = undefined;
+    const kept = previous?.channels.some((channel) => isPattern(channel) && query.channels.includes(channel));
+    if (!kept) previous?.stop();
     // Nothing to ask for: there is no request to fail, and publishing still works.
     if (!next) {
       host.open();
       return;
     }
-    const live = () => mine === generation;
+    const request: Request = { channels: query.channels, deliver: host.frame, stop: () => {} };
+    if (kept) {
+      const hand = handover(query.channels, host.frame, () => {
+        passing = undefined;
+        previous!.stop();
+        request.deliver = host.frame;
+        schedule(false);
+      });
+      passing = hand;
+      previous!.deliver = hand.old;
+      request.deliver = hand.next;
+    }
+    current = request;
     let opened = false;
-    abort = openStream(host.url(endpoint, query.params), {
+    const abort = openStream(host.url(endpoint, query.params), {
       // Open at the first frame, the server's `welcome`, rather than at the response headers: the
       // client then knows the server's limits before it sends what waited for the connection.
       frame: (frame) => {
-        if (!live()) return;
-        if (frame.type === FrameType.welcome) host.limits(frame);
-        if (!opened) {
-          opened = true;
-          host.open();
-        }
-        if (frame.type === FrameType.welcome) return;
-        host.frame(frame);
+        if (frame.type === FrameType.welcome) {
+          if (request === current) host.limits(frame);
+        } else request.deliver(frame);
+        // A channel that waited (another start than the others) gets asked once the others have positions.
         if (!complete && frame.type === FrameType.subscribed) schedule(false);
+        if (request !== current || opened) return;
+        opened = true;
+        host.open();
       },
       fail: (info) => {
-        if (!live()) return;
-        generation++;
+        if (request !== current) {
+          // A request being replaced: the next one takes over now.
+          if (passing && request === previous) return passing.end();
+          return;
+        }
+        request.stop();
+        passing?.end();
         if (!info || !refuseChannels(host, info, query.channels)) host.close(info);
         // The refused subscriptions are gone: ask again for the others. If none went, something else is
         // wrong, and a plain reconnect (with backoff) beats a tight loop.
@@ -70,23 +101,29 @@ export function streaming(host: TransportHost, endpoint: string, openStream: Ope
         else host.close();
       },
     });
+    request.stop = () => {
+      request.deliver = () => {};
+      abort();
+    };
   };
 
   const schedule = (always: boolean): void => {
     force ||= always;
-    timer ??= setTimeout(reopen);
+    if (!closed) timer ??= setTimeout(reopen);
   };
 
   schedule(true);
   return {
     subscribe: () => schedule(true),
     unsubscribe: () => schedule(true),
+    refresh: () => schedule(true),
     publish: (frame) => httpPublish(host, frame),
     presence: (channel) => httpPresence(host, channel),
     close: () => {
+      closed = true;
       clearTimeout(timer);
-      generation++;
-      abort?.();
+      passing?.end();
+      current?.stop();
     },
   };
 }

@@ -29,6 +29,11 @@ export interface Message<T = unknown> {
   snapshot: boolean;
 }
 
+/** The app's view of a `message` or `snapshot` frame. */
+export function toMessage({ channel, data, epoch, offset, ts, type }: MessageFrame | SnapshotFrame): Message {
+  return { channel, data, epoch, offset, ts, snapshot: type === FrameType.snapshot };
+}
+
 export type MessageHandler<T = unknown> = (message: Message<T>) => void;
 
 export interface SubscriptionEvents {
@@ -50,7 +55,7 @@ export interface SubscriptionOwner {
   presence(channel: string): Promise<PresenceMember[]>;
 }
 
-type Delivery = SubscribedFrame | MessageFrame | SnapshotFrame | ResetFrame;
+export type Delivery = SubscribedFrame | MessageFrame | SnapshotFrame | ResetFrame;
 
 /**
  * One subscription of a client. It keeps the position of its channel (of each matching channel, for a
@@ -67,6 +72,8 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   readonly #persistence: Persistence | undefined;
   /** @internal Refusals in a row that asked to retry, for the backoff. */
   tries = 0;
+  /** Live frames that wait while a replay of its own is read (see `hold`). */
+  #held: Delivery[] | undefined;
 
   /** @internal Use `client.subscribe`. */
   constructor(
@@ -75,6 +82,7 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     handler: MessageHandler<never>,
     since: SinceSpec,
     persistence?: Persistence,
+    resume = true,
   ) {
     super();
     this.#owner = owner;
@@ -82,7 +90,7 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     this.#handler = handler;
     this.#since = since;
     this.#persistence = persistence;
-    const start = typeof since === 'object' ? since : persistence?.position(channel);
+    const start = typeof since === 'object' ? since : resume ? persistence?.position(channel) : undefined;
     if (start) this.#positions.set(channel, start);
   }
 
@@ -118,8 +126,29 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     return { channel: this.channel, since: this.position ?? this.#since };
   }
 
+  /**
+   * @internal A handle that joined a channel already subscribed, with a start of its own: the live
+   * frames wait until `replay` (the channel from that start to now) is delivered, then follow it, with
+   * what both have dropped once. A failed replay fails the handle.
+   */
+  hold(replay: Promise<Delivery[]>): void {
+    const held: Delivery[] = [];
+    this.#held = held;
+    replay.then(
+      (frames) => {
+        this.#held = undefined;
+        for (const frame of [...frames, ...held]) if (this.#state !== 'unsubscribed') this.receive(frame);
+      },
+      (error) => {
+        this.#held = undefined;
+        this.fail(error);
+      },
+    );
+  }
+
   /** @internal */
   receive(frame: Delivery): void {
+    if (this.#held) return void this.#held.push(frame);
     const known = this.#positions.get(frame.channel);
     const same = known?.epoch === frame.epoch;
     switch (frame.type) {
@@ -142,9 +171,8 @@ export class Subscription extends Emitter<SubscriptionEvents> {
         // A snapshot sits at its offset (the position a reset or `since: snapshot` gave); a message after it.
         if (same && (frame.offset < known!.offset || (frame.offset === known!.offset && !snapshot))) return;
         this.#move(frame.channel, frame.epoch, frame.offset);
-        const { channel, data, epoch, offset, ts } = frame;
         try {
-          (this.#handler as MessageHandler)({ channel, data, epoch, offset, ts, snapshot });
+          (this.#handler as MessageHandler)(toMessage(frame));
         } catch (error) {
           rethrow(error);
         }

@@ -33,8 +33,8 @@ export interface TransportHost {
   channels(): ChannelSpec[];
   /** The connection works (WebSocket: `welcome` came). HTTP transports call it after each good response. */
   open(heartbeat?: number): void;
-  /** What the server said it accepts (WebSocket `welcome`, the publish endpoint's header). */
-  limits(limits: Partial<SizeLimits>): void;
+  /** What the server said it accepts (`welcome`, the publish endpoint's header), and the token's expiry (`welcome`). */
+  limits(limits: Partial<SizeLimits> & { expiresAt?: number }): void;
   frame(frame: ServerFrame): void;
   close(info?: CloseInfo): void;
 }
@@ -49,6 +49,8 @@ export interface Transport {
   subscribe(spec: ChannelSpec): void;
   unsubscribe(channel: string): void;
   publish(frame: PublishFrame): void;
+  /** A new token before the old one expires: the WebSocket sends `refresh`, a stream reopens with it. */
+  refresh(token: string): void;
   /**
    * Who is in a channel. Rejects with a TidingsError when the server refused, and with anything else
    * when the connection was lost before the answer (the client asks again on the next one).

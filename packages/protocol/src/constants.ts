@@ -57,6 +57,7 @@ export const Endpoint = {
   poll: '/poll',
   publish: '/publish',
   presence: '/presence',
+  history: '/history',
 } as const;
 
 export const DEFAULT_MOUNT_PATH = '/tidings';
@@ -84,6 +85,8 @@ export const Query = {
   token: 'token',
   wait: 'wait',
   version: 'v',
+  limit: 'limit',
+  before: 'before',
 } as const;
 
 /** Headers of the HTTP transports. */

@@ -76,6 +76,8 @@ export interface WelcomeFrame {
   maxMessageBytes?: number;
   /** Largest frame the server accepts, bytes (absent from older servers: `Defaults.maxFrameBytes`). */
   maxFrameBytes?: number;
+  /** When the connection's token expires, ms since the Unix epoch: refresh before (absent: never). */
+  expiresAt?: number;
 }
 export interface SubscribedFrame {
   type: typeof FrameType.subscribed;

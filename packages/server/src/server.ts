@@ -21,6 +21,7 @@ import { ConnectionCounter, type Limits, RateLimiters, resolveLimits } from './l
 import type { ServerObserver } from './observer.js';
 import type { Connection, ServerContext } from './transports/context.js';
 import { error as errorFrame, toTidingsError } from './transports/frames.js';
+import { serveHistory } from './transports/history.js';
 import { servePoll } from './transports/poll.js';
 import { servePresence } from './transports/presence.js';
 import { servePublish } from './transports/publish.js';
@@ -317,6 +318,8 @@ class Server implements TidingsServer, ServerContext {
         return servePublish(this, req, res, query);
       case Endpoint.presence:
         return servePresence(this, req, res, query);
+      case Endpoint.history:
+        return serveHistory(this, req, res, query);
       case Endpoint.websocket: {
         const error = new TidingsError(ErrorCode.invalidField, 'this endpoint needs a WebSocket upgrade');
         sendJson(res, 426, errorFrame(error), { ...this.origins.headers(req), upgrade: 'websocket' });

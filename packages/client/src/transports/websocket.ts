@@ -5,8 +5,8 @@ import {
   FrameType,
   type PresenceMember,
   type ServerFrame,
-  TidingsError,
 } from '@tidings/protocol';
+import { errorOf } from '../checks.js';
 import { nextRequestId } from '../request-id.js';
 import type { ChannelSpec, TransportKind } from '../transport.js';
 
@@ -64,7 +64,7 @@ export const websocket: TransportKind = {
       if (ask) {
         asks.delete(frame.id!);
         if (frame.type === FrameType.presence) ask.resolve(frame.members);
-        else ask.reject(new TidingsError(frame.code, frame.message, frame.details));
+        else ask.reject(errorOf(frame));
         return;
       }
       switch (frame.type) {
@@ -101,6 +101,7 @@ export const websocket: TransportKind = {
       subscribe,
       unsubscribe: (channel) => send({ type: FrameType.unsubscribe, channel }),
       publish: send,
+      refresh: (token) => send({ type: FrameType.refresh, id: nextRequestId(), token }),
       presence: (channel) =>
         new Promise((resolve, reject) => {
           if (!welcomed || socket.readyState !== OPEN) return reject();

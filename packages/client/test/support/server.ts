@@ -19,7 +19,7 @@ export interface TestServer {
 }
 
 export interface TestServerOptions extends TidingsServerOptions {
-  /** Destroy every WebSocket upgrade, like a proxy that does not pass them. */
+  /** Destroy every WebSocket upgrade, like a proxy that does not pass them (read at each upgrade). */
   refuseWebSocket?: boolean;
   /** Serves what is not under the mount path (a test page). Default: 404. */
   app?: (request: IncomingMessage, response: ServerResponse) => void;
@@ -49,12 +49,12 @@ export async function startServer(options: TestServerOptions = {}): Promise<Test
     const server = createServer((req, res) => {
       if (!tidings.handle(req, res)) app(req, res);
     });
-    if (options.refuseWebSocket) server.on('upgrade', (_req, socket) => socket.destroy());
-    else
-      server.on(
-        'upgrade',
-        (req, socket, head) => tidings.handleUpgrade(req, socket, head) || socket.destroy(),
-      );
+    // Read at each upgrade: a test may let them through later.
+    server.on(
+      'upgrade',
+      (req, socket, head) =>
+        (!options.refuseWebSocket && tidings.handleUpgrade(req, socket, head)) || socket.destroy(),
+    );
     server.on('connection', (socket) => {
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));

@@ -31,7 +31,7 @@ export interface SizeLimits {
   maxFrameBytes: number;
 }
 
-export function welcome(client: string, heartbeat: number, limits: SizeLimits): string {
+export function welcome(client: string, heartbeat: number, limits: SizeLimits, expiresAt?: number): string {
   const frame: WelcomeFrame = {
     type: FrameType.welcome,
     version: PROTOCOL_VERSION,
@@ -39,6 +39,7 @@ export function welcome(client: string, heartbeat: number, limits: SizeLimits): 
     heartbeat,
     maxMessageBytes: limits.maxMessageBytes,
     maxFrameBytes: limits.maxFrameBytes,
+    expiresAt,
   };
   return JSON.stringify(frame);
 }

@@ -73,7 +73,7 @@ class StreamConnection implements FrameSink, Connection, Flushable {
     response.once('close', this.#onClose);
     context.open(this);
     // As on a WebSocket: the client learns the limits before it can publish.
-    this.send(welcome(this.session.id, context.heartbeatMs, sizeLimits(context)), false);
+    this.send(welcome(this.session.id, context.heartbeatMs, sizeLimits(context), identity.expiresAt), false);
   }
 
   send(frame: string, moved: boolean): void {

@@ -140,7 +140,7 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
     ws.on('error', noop);
     ws.once('close', this.#onClose);
     context.open(this);
-    this.send(welcome(this.session.id, context.heartbeatMs, sizeLimits(context)), false);
+    this.send(welcome(this.session.id, context.heartbeatMs, sizeLimits(context), identity.expiresAt), false);
   }
 
   send(frame: string, _moved?: boolean): void {
