@@ -47,8 +47,6 @@ export function openCluster(
   return new Cluster(nodes, {
     clusterRetryStrategy: retryStrategy,
     ...cluster,
-    // Node connections connect lazily on their first command, so they keep ioredis's offline queue;
-    // the cluster-level queue is off, and `maxRetriesPerRequest: 0` rejects what a closing node held.
     redisOptions: {
       connectTimeout: 5_000,
       ...cluster.redisOptions,
@@ -57,7 +55,10 @@ export function openCluster(
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
     },
-    enableOfflineQueue: false,
+    // Node connections are opened on a node's first command: without a queue, the commands that
+    // arrive while one is being opened would be refused. The engine sends only while the cluster is
+    // ready, so this queue holds at most those, each bounded by the command timeout once sent.
+    enableOfflineQueue: true,
     retryDelayOnFailover: 0,
     lazyConnect: false,
   });
