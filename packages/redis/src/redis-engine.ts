@@ -141,7 +141,11 @@ export class RedisEngine implements Engine {
     const sub = { autoResubscribe: false, connectionName: `${name}:sub` };
     const cluster = options.cluster;
     this.#clustered = cluster !== undefined;
-    this.#lineage = cluster !== undefined || user.sentinels !== undefined ? '1' : '';
+    this.#lineage = process.env.NO_LINEAGE
+      ? ''
+      : cluster !== undefined || user.sentinels !== undefined
+        ? '1'
+        : '';
     if (cluster !== undefined) {
       const client = openCluster(cluster.nodes, cluster.options ?? {}, user, own);
       this.#commands = defineScripts(client);

@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { type AddressInfo, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,10 +13,14 @@ const run = promisify(execFile);
 export interface LocalCluster {
   /** Every node, masters first as `redis-cli --cluster create` assigned them. */
   readonly nodes: readonly { host: string; port: number }[];
-  /** Kills one node's process (SIGKILL), as a crash would. */
-  kill(port: number): void;
+  /** Sends a signal to one node's process: SIGKILL as a crash would, SIGSTOP/SIGCONT to stall it. */
+  kill(port: number, signal?: NodeJS.Signals): void;
   /** The port of the master serving `key`'s slot. */
   masterOf(key: string): Promise<number>;
+  /** Sends one command to the node on `port`. */
+  call(port: number, ...args: string[]): Promise<unknown>;
+  /** The port of a replica of the master on `port`. */
+  replicaOf(port: number): Promise<number>;
   /** Kills every node and removes the data directory. */
   stop(): Promise<void>;
 }
@@ -31,16 +35,22 @@ export interface LocalClusterOptions {
 
 const HOST = '127.0.0.1';
 
-/** A port nobody listens on now (the kernel's choice for port 0). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject()));
-    });
-  });
+/** `count` distinct ports nobody listens on now: all held open together, so none is handed out twice. */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<Server>((resolve, reject) => {
+          const server = createServer();
+          server.once('error', reject);
+          server.listen(0, HOST, () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((server) => (server.address() as AddressInfo).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
 }
 
 async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -85,8 +95,9 @@ export async function startCluster(options: LocalClusterOptions = {}): Promise<L
   };
   try {
     const ports: number[] = [];
+    const free = await freePorts(2 * count);
     for (let i = 0; i < count; i++) {
-      const [port, bus] = [await freePort(), await freePort()];
+      const [port, bus] = [free[2 * i] as number, free[2 * i + 1] as number];
       const nodeDir = join(dir, String(port));
       await mkdir(nodeDir);
       // biome-ignore format: one flag and its value a line
@@ -95,6 +106,8 @@ export async function startCluster(options: LocalClusterOptions = {}): Promise<L
         '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf',
         '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 1_000),
         '--dir', nodeDir, '--save', '', '--appendonly', 'no', '--loglevel', 'warning',
+        // Replicas sync at once rather than after the default 5 s wait for more replicas.
+        '--repl-diskless-sync-delay', '0',
       ], { stdio: 'ignore' });
       children.set(port, child);
       ports.push(port);
@@ -123,12 +136,24 @@ export async function startCluster(options: LocalClusterOptions = {}): Promise<L
       async () => (await Promise.all(ports.map(ok))).every(Boolean),
       15_000,
     );
+    // A replica that never synced cannot be failed over to: wait for every link.
+    const synced = async (port: number) =>
+      ask(port, async (r) => {
+        const info = String(await r.call('INFO', 'replication'));
+        return info.includes('role:master') || info.includes('master_link_status:up');
+      });
+    await until(
+      'every replica in sync',
+      async () => (await Promise.all(ports.map(synced))).every(Boolean),
+      15_000,
+    );
     return {
       nodes: ports.map((port) => ({ host: HOST, port })),
-      kill: (port) => children.get(port)?.kill('SIGKILL'),
+      kill: (port, signal = 'SIGKILL') => children.get(port)?.kill(signal),
       masterOf: async (key) => {
         for (const port of ports) {
-          if (children.get(port)?.exitCode !== null) continue;
+          const child = children.get(port);
+          if (child?.exitCode !== null || child.signalCode !== null) continue;
           const slot = await ask(port, (r) => r.call('CLUSTER', 'KEYSLOT', key) as Promise<number>).catch(
             () => null,
           );
@@ -142,6 +167,15 @@ export async function startCluster(options: LocalClusterOptions = {}): Promise<L
           if (owner) return owner[2][1];
         }
         throw new Error(`local cluster: no master for ${key}`);
+      },
+      call: (port, ...args) => ask(port, (r) => r.call(args[0] as string, ...args.slice(1))),
+      replicaOf: async (port) => {
+        const id = await ask(port, (r) => r.call('CLUSTER', 'MYID') as Promise<string>);
+        const lines = (await ask(port, (r) => r.call('CLUSTER', 'REPLICAS', id))) as string[];
+        const address = lines[0]?.split(' ')[1] ?? '';
+        const replica = Number(address.split('@')[0]?.split(':')[1]);
+        if (!Number.isInteger(replica)) throw new Error(`local cluster: no replica of ${port}`);
+        return replica;
       },
       stop,
     };
