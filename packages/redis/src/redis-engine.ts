@@ -141,11 +141,8 @@ export class RedisEngine implements Engine {
     const sub = { autoResubscribe: false, connectionName: `${name}:sub` };
     const cluster = options.cluster;
     this.#clustered = cluster !== undefined;
-    this.#lineage = process.env.NO_LINEAGE
-      ? ''
-      : cluster !== undefined || user.sentinels !== undefined
-        ? '1'
-        : '';
+    // Standalone Redis has no failover; its restarts lose either everything (a new epoch anyway) or nothing.
+    this.#lineage = cluster !== undefined || user.sentinels !== undefined ? '1' : '';
     if (cluster !== undefined) {
       const client = openCluster(cluster.nodes, cluster.options ?? {}, user, own);
       this.#commands = defineScripts(client);
