@@ -48,6 +48,7 @@ await withCluster((cluster) => {
     create: async () => clusterEngine(),
     createPeer: async () => clusterEngine(),
     asyncDelivery: true,
+    unorderedAcrossChannels: true,
     numRuns: 10,
   });
 
@@ -55,6 +56,7 @@ await withCluster((cluster) => {
     create: async () => clusterEngine(),
     createPeer: async () => clusterEngine(),
     asyncDelivery: true,
+    unorderedAcrossChannels: true,
   });
 
   async function open(t: TestContext, prefix: string): Promise<RedisEngine> {
