@@ -73,7 +73,7 @@ export async function startSentinel(): Promise<LocalSentinel> {
     const [master, replica, sentinel] = (await freePorts(3)) as [number, number, number];
     // biome-ignore format: one flag and its value a line
     const common = ['--bind', HOST, '--save', '', '--appendonly', 'no', '--loglevel', 'warning',
-      '--repl-diskless-sync-delay', '0'];
+      '--repl-diskless-sync-delay', '0', '--dir', dir];
     children.set(master, spawn('redis-server', ['--port', String(master), ...common], { stdio: 'ignore' }));
     children.set(
       replica,
