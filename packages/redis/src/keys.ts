@@ -1,4 +1,5 @@
 import { isPattern } from '@tidings/protocol';
+import type { Cluster } from 'ioredis';
 
 /**
  * Where a channel lives in Redis. Every key of a channel carries the channel in a hash tag
@@ -24,9 +25,39 @@ export function idempotencyKey(prefix: string, channel: string, id: string): str
   return `${prefix}{${channel}}:id:${id}`;
 }
 
-/** Sorted set of known channel names, scored by when the channel's meta expires (ms). */
+/**
+ * Sorted set of known channel names, scored by when the channel's meta expires (ms). Not on Cluster,
+ * where it would be a key outside every channel's slot: there `scanChannels` lists the metas instead.
+ */
 export function indexKey(prefix: string): string {
   return `${prefix}channels`;
+}
+
+const META_SUFFIX = '}:meta';
+
+/**
+ * The channels of `prefix` on a Cluster: SCAN for meta keys on every master. A meta exists exactly as
+ * long as its channel is known (expired keys are not returned), so this lists what the index would.
+ * It costs a walk over every key of the cluster, which is why single-node Redis keeps the index.
+ */
+export async function scanChannels(cluster: Cluster, prefix: string): Promise<string[]> {
+  const match = `${escapeGlob(`${prefix}{`)}*${escapeGlob(META_SUFFIX)}`;
+  const found = new Set<string>();
+  await Promise.all(
+    cluster.nodes('master').map(async (node) => {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', 1_000);
+        cursor = next;
+        for (const key of keys) {
+          const channel = key.slice(prefix.length + 1, -META_SUFFIX.length);
+          // An idempotency key ending in `}:meta` also matches; a channel name never holds a brace.
+          if (!channel.includes('{') && !channel.includes('}')) found.add(channel);
+        }
+      } while (cursor !== '0');
+    }),
+  );
+  return [...found];
 }
 
 /** The Redis pub/sub channel a channel's messages are published on. */

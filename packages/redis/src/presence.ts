@@ -1,11 +1,8 @@
 import type { EnginePresence, PresenceEvent, PresenceListener } from '@tidings/engine';
 import { ErrorCode, type PresenceMember, TidingsError } from '@tidings/protocol';
-import type { Redis } from 'ioredis';
 import type { FanOut, PubSubStream } from './fan-out.js';
 import { presenceChannel, presenceGlob, presenceKeys } from './keys.js';
-import type { ScriptCommands } from './scripts.js';
-
-type Commands = Redis & ScriptCommands;
+import type { Commands } from './scripts.js';
 
 /** What the presence needs from its engine. */
 export interface PresenceHost {

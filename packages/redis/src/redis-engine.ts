@@ -13,13 +13,30 @@ import type {
 } from '@tidings/engine';
 import { scopedKey } from '@tidings/engine';
 import { ErrorCode, type Position, patternMatcher, TidingsError } from '@tidings/protocol';
-import type { Redis, RedisOptions } from 'ioredis';
+import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { decodeMessage, decodeSnapshot } from './codec.js';
-import { closeConnection, openConnection, whenReady, whenUsable } from './connection.js';
+import {
+  type Connection,
+  closeConnection,
+  clusterNodes,
+  openCluster,
+  openClusterSubscriber,
+  openConnection,
+  whenReady,
+  whenUsable,
+} from './connection.js';
 import { FanOut, type ListenerErrorHandler } from './fan-out.js';
-import { channelKeys, idempotencyKey, indexKey, pubsubChannel, pubsubGlob } from './keys.js';
+import {
+  type ChannelKeys,
+  channelKeys,
+  idempotencyKey,
+  indexKey,
+  pubsubChannel,
+  pubsubGlob,
+  scanChannels,
+} from './keys.js';
 import { presenceStream, RedisPresence } from './presence.js';
-import { defineScripts, type ScriptCommands } from './scripts.js';
+import { type Commands, defineScripts } from './scripts.js';
 import { closedError, toTidingsError } from './unavailable.js';
 
 export interface RedisEngineOptions {
@@ -27,8 +44,16 @@ export interface RedisEngineOptions {
   url?: string;
   /** Every key and pub/sub channel starts with it. Default `tidings:`. */
   prefix?: string;
-  /** Passed to both ioredis connections (TLS, password, db, `connectionName`, `retryStrategy`, …). */
+  /**
+   * Passed to both ioredis connections (TLS, password, db, `connectionName`, `retryStrategy`, …); on
+   * Cluster, to the connection of every node. Sentinel: `{ sentinels: [{ host, port }], name }`.
+   */
   redis?: RedisOptions;
+  /**
+   * Redis Cluster: a few nodes to discover it from (`url` is then not used) and ioredis Cluster
+   * options (`natMap`, `dnsLookup`, …). See the README for the key layout and pub/sub on Cluster.
+   */
+  cluster?: { nodes: ClusterNode[]; options?: ClusterOptions };
   /**
    * How long a command may take, and how long an operation waits for a connection that is still
    * being established, before failing with ENGINE_UNAVAILABLE (ms, default 5 000).
@@ -72,17 +97,25 @@ function intArg(value: number): string {
 }
 
 /**
- * The engine for several server processes sharing one Redis (standalone or behind Sentinel; not
- * Cluster, since the channel index spans slots). Positions, history, snapshots and idempotency keys
- * live in Redis and change only inside Lua scripts (see scripts.ts); live messages reach every process
- * through Redis pub/sub on a second, dedicated connection.
+ * The engine for several server processes sharing one Redis: standalone, behind Sentinel, or a Redis
+ * Cluster. Positions, history, snapshots and idempotency keys live in Redis and change only inside Lua
+ * scripts (see scripts.ts); live messages reach every process through Redis pub/sub on a second,
+ * dedicated connection.
+ *
+ * Behind Sentinel or on Cluster a failover can lose writes the old master acknowledged; so there every
+ * channel remembers the replication history it was written under, and a channel found under another
+ * (a promoted replica) starts a new epoch: its clients get a reset, never reused offsets.
  *
  * Operations of one engine go out on one connection in call order. While Redis is unreachable they
  * reject with ENGINE_UNAVAILABLE right away; the connections keep reconnecting with backoff.
  */
 export class RedisEngine implements Engine {
   readonly prefix: string;
-  readonly #commands: Redis & ScriptCommands;
+  readonly #commands: Commands;
+  /** Cluster: no channel index (see scripts.ts); `channels()` scans every master. */
+  readonly #clustered: boolean;
+  /** The last argument of the channel scripts: '1' to start a new epoch after a failover. */
+  readonly #lineage: string;
   readonly #subscriber: Redis;
   readonly #fanOut: FanOut<EngineMessage>;
   readonly #presenceFanOut: FanOut<PresenceEvent>;
@@ -103,11 +136,21 @@ export class RedisEngine implements Engine {
     this.#idleTtlMs = options.idleTtlMs ?? DEFAULT_IDLE_TTL_MS;
     this.#snapshotTtlMs = options.snapshotTtlMs ?? DEFAULT_SNAPSHOT_TTL_MS;
     const name = user.connectionName ?? 'tidings';
-    this.#commands = defineScripts(
-      openConnection(url, user, { commandTimeout: this.#timeoutMs, connectionName: name }),
-    );
-    // Pub/sub messages arrive whenever they are published: no command timeout on this connection.
-    this.#subscriber = openConnection(url, user, { autoResubscribe: false, connectionName: `${name}:sub` });
+    const own = { commandTimeout: this.#timeoutMs, connectionName: name };
+    // Pub/sub messages arrive whenever they are published: no command timeout on that connection.
+    const sub = { autoResubscribe: false, connectionName: `${name}:sub` };
+    const cluster = options.cluster;
+    this.#clustered = cluster !== undefined;
+    // Standalone Redis has no failover; its restarts lose either everything (a new epoch anyway) or nothing.
+    this.#lineage = cluster !== undefined || user.sentinels !== undefined ? '1' : '';
+    if (cluster !== undefined) {
+      const client = openCluster(cluster.nodes, cluster.options ?? {}, user, own);
+      this.#commands = defineScripts(client);
+      this.#subscriber = openClusterSubscriber(() => clusterNodes(client, cluster.nodes), user, sub);
+    } else {
+      this.#commands = defineScripts(openConnection(url, user, own));
+      this.#subscriber = openConnection(url, user, sub);
+    }
     // ioredis reports connection errors as events; the state is read from `status` instead.
     this.#commands.on('error', () => undefined);
     this.#subscriber.on('error', () => undefined);
@@ -146,8 +189,8 @@ export class RedisEngine implements Engine {
     this.#keepAlive.unref();
   }
 
-  /** The connection commands go out on (for tests and diagnostics). */
-  get commandConnection(): Redis {
+  /** The connection commands go out on (for tests and diagnostics): a Cluster client on Cluster. */
+  get commandConnection(): Connection {
     return this.#commands;
   }
 
@@ -170,7 +213,7 @@ export class RedisEngine implements Engine {
         keys.meta,
         keys.log,
         keys.snap,
-        indexKey(this.prefix),
+        this.#index(keys),
         key === undefined ? keys.meta : idempotencyKey(this.prefix, channel, key),
         channel,
         newEpoch(),
@@ -187,6 +230,7 @@ export class RedisEngine implements Engine {
         pubsubChannel(this.prefix, channel),
         intArg(this.#idleTtlMs),
         intArg(this.#snapshotTtlMs),
+        this.#lineage,
       ),
     )) as [string, string, number, number?];
     const [status, epoch, offset, ts] = reply;
@@ -201,16 +245,15 @@ export class RedisEngine implements Engine {
   }
 
   async position(channel: string): Promise<Position> {
-    const [epoch, offset] = (await this.#run((r) => r.tidingsPosition(...this.#channelArgs(channel)))) as [
-      string,
-      number,
-    ];
+    const [epoch, offset] = (await this.#run((r) =>
+      r.tidingsPosition(...this.#channelArgs(channel), this.#lineage),
+    )) as [string, number];
     return { epoch, offset };
   }
 
   async read(channel: string, after: number, limit: number): Promise<ReadResult> {
     const [epoch, offset, firstOffset, ...encoded] = (await this.#run((r) =>
-      r.tidingsRead(...this.#channelArgs(channel), intArg(after), intArg(limit)),
+      r.tidingsRead(...this.#channelArgs(channel), intArg(after), intArg(limit), this.#lineage),
     )) as [string, number, number, ...string[]];
     return { epoch, offset, firstOffset, messages: encoded.map(decodeMessage) };
   }
@@ -222,6 +265,7 @@ export class RedisEngine implements Engine {
         data,
         intArg(policy.ttlMs),
         intArg(this.#snapshotTtlMs),
+        this.#lineage,
       ),
     )) as [string, number];
     return { epoch, offset };
@@ -230,15 +274,12 @@ export class RedisEngine implements Engine {
   /** The leading arguments of the scripts that may create a channel: its keys, the index, a fresh epoch, the idle TTL. */
   #channelArgs(channel: string): string[] {
     const keys = channelKeys(this.prefix, channel);
-    return [
-      keys.meta,
-      keys.log,
-      keys.snap,
-      indexKey(this.prefix),
-      channel,
-      newEpoch(),
-      intArg(this.#idleTtlMs),
-    ];
+    return [keys.meta, keys.log, keys.snap, this.#index(keys), channel, newEpoch(), intArg(this.#idleTtlMs)];
+  }
+
+  /** The channel index key, or on Cluster the meta key in its place (the scripts then skip the index). */
+  #index(keys: ChannelKeys): string {
+    return this.#clustered ? keys.meta : indexKey(this.prefix);
   }
 
   async snapshot(channel: string): Promise<Snapshot | null> {
@@ -248,9 +289,11 @@ export class RedisEngine implements Engine {
         keys.meta,
         keys.log,
         keys.snap,
-        indexKey(this.prefix),
+        this.#index(keys),
         channel,
         intArg(this.#idleTtlMs),
+        newEpoch(),
+        this.#lineage,
       ),
     )) as string | null;
     return encoded === null ? null : decodeSnapshot(encoded);
@@ -268,8 +311,10 @@ export class RedisEngine implements Engine {
   }
 
   async channels(pattern: string): Promise<string[]> {
-    const names = (await this.#run((r) => r.tidingsChannels(indexKey(this.prefix)))) as string[];
-    return names.filter(patternMatcher(pattern));
+    const names = this.#clustered
+      ? await this.#run((r) => scanChannels(r as Cluster, this.prefix))
+      : ((await this.#run((r) => r.tidingsChannels(indexKey(this.prefix)))) as string[]);
+    return (names as string[]).filter(patternMatcher(pattern));
   }
 
   /** Resolves once both connections are up (waiting as long as that takes); rejects once closed. */
@@ -298,7 +343,7 @@ export class RedisEngine implements Engine {
    * Sends one command, keeping call order: when the connection is ready it goes out synchronously;
    * while the first connection is being made, calls queue behind one shared wait and go out in order.
    */
-  #run(send: (redis: Redis & ScriptCommands) => Promise<unknown>): Promise<unknown> {
+  #run(send: (redis: Commands) => Promise<unknown>): Promise<unknown> {
     if (this.#closed) return Promise.reject(closedError());
     if (this.#pending === null && this.#commands.status === 'ready') {
       return send(this.#commands).catch((error) => {
@@ -326,11 +371,10 @@ export class RedisEngine implements Engine {
 
   #touch(channels: readonly string[]): void {
     if (this.#closed || channels.length === 0 || this.#commands.status !== 'ready') return;
-    const index = indexKey(this.prefix);
     for (const channel of channels) {
       const keys = channelKeys(this.prefix, channel);
       this.#commands
-        .tidingsTouch(keys.meta, keys.log, keys.snap, index, channel, intArg(this.#idleTtlMs))
+        .tidingsTouch(keys.meta, keys.log, keys.snap, this.#index(keys), channel, intArg(this.#idleTtlMs))
         .catch(() => undefined);
     }
   }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Connection } from './connection.js';
 
 /**
  * Every operation that reads or changes a channel runs as one Lua script, so it is atomic across all
@@ -6,8 +6,12 @@ import type { Redis } from 'ioredis';
  * and stored, and the message appended and PUBLISHed in one step. Because Redis runs scripts one at a
  * time, PUBLISH order is offset order for every channel.
  *
- * Keys of a channel (see keys.ts): `meta` (hash e/o/l), `log` (stream), `snap` (string), plus the
- * prefix's `index` (sorted set of channel names by meta expiry) and, for publish, the idempotency key.
+ * Keys of a channel (see keys.ts): `meta` (hash e/o/l, and r: see lineage), `log` (stream), `snap`
+ * (string), plus the prefix's `index` (sorted set of channel names by meta expiry) and, for publish,
+ * the idempotency key. On Redis Cluster every key a script touches must be in one slot: the channel's
+ * keys share its hash tag, and there is no index (the engine passes the meta key in its place and
+ * lists channels by scanning each master instead). PUBLISH is not a key: on Cluster it reaches every
+ * node, and since a channel lives on one node its messages still arrive in offset order.
  *
  * History is a Redis Stream with explicit ids `0-<offset>`: reading "after N, at most L" is one
  * `XRANGE 0-(N+1) + COUNT L`, trimming by count and by oldest offset are `MAXLEN` and `XTRIM MINID`,
@@ -28,15 +32,41 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- The last argument of every channel script: '1' when positions must not outlive a failover.
+local LINEAGE = ARGV[#ARGV] == '1'
+
+-- The replication history this node's data belongs to. A replica promoted to master starts a new one,
+-- so a channel last written under another id may have lost acknowledged writes in the failover.
+local function lineage()
+  if not LINEAGE then return nil end
+  return string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)')
+end
+
 -- A missing meta is a new channel or a lost one (expired, evicted, FLUSHALL, restart without
 -- persistence): either way a new epoch starts at offset 0, and leftovers of the old one are dropped.
+-- A meta from another replication history (see lineage) is treated alike, except that the snapshot
+-- is kept, restamped to the new epoch: it is the state this node has, and clients reset to it.
+-- Without the channel index (Cluster: it would span slots) the index argument is the meta key itself.
 local function load_meta(meta, log, snap, index, epoch, now)
-  local m = redis.call('HMGET', meta, 'e', 'o', 'l')
-  if m[1] then return m[1], tonumber(m[2]), tonumber(m[3]) end
-  redis.call('DEL', log, snap)
+  local m = redis.call('HMGET', meta, 'e', 'o', 'l', 'r')
+  local id = lineage()
+  if m[1] and (id == nil or m[4] == id) then return m[1], tonumber(m[2]), tonumber(m[3]) end
+  redis.call('DEL', log)
+  if m[1] then
+    local s = redis.call('GET', snap)
+    local ts, rest = s and string.match(s, '^%[[^,]*,%d+,(%d+)%](\\n.*)$')
+    if ts then
+      redis.call('SET', snap, '[' .. cjson.encode(epoch) .. ',0,' .. ts .. ']' .. rest, 'KEEPTTL')
+    else
+      redis.call('DEL', snap)
+    end
+  else
+    redis.call('DEL', snap)
+    if index ~= meta then redis.call('ZREMRANGEBYSCORE', index, '-inf', now) end
+  end
   redis.call('HSET', meta, 'e', epoch, 'o', 0)
-  redis.call('ZREMRANGEBYSCORE', index, '-inf', now)
-  return epoch, 0, nil
+  if id then redis.call('HSET', meta, 'r', id) end
+  return epoch, 0, tonumber(m[3])
 end
 
 -- Sets the key's time to live to at least ms; never shortens it.
@@ -46,6 +76,7 @@ end
 
 local function keep_meta(meta, log, snap, index, channel, now, ms)
   extend(meta, math.max(ms, redis.call('PTTL', log), redis.call('PTTL', snap)))
+  if index == meta then return end
   local ttl = redis.call('PTTL', meta)
   redis.call('ZADD', index, now + ttl, channel)
   extend(index, ttl)
@@ -182,8 +213,8 @@ return {epoch, offset}
 /** Returns the encoded snapshot or nil; never creates the channel. */
 const SNAPSHOT = `
 local meta, log, snap, index = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local ttl = redis.call('HGET', meta, 'l')
-if not ttl and redis.call('EXISTS', meta) == 0 then return false end
+if redis.call('EXISTS', meta) == 0 then return false end
+local _, _, ttl = load_meta(meta, log, snap, index, ARGV[3], now_ms())
 keep_meta(meta, log, snap, index, ARGV[1], now_ms(), math.max(tonumber(ARGV[2]), tonumber(ttl) or 0))
 return redis.call('GET', snap)
 `;
@@ -308,9 +339,12 @@ const SCRIPTS: Record<keyof ScriptCommands, { keys: number; body: string }> = {
   tidingsPresenceMembers: { keys: 2, body: PRESENCE_PRELUDE + PRESENCE_MEMBERS },
 };
 
-export function defineScripts(redis: Redis): Redis & ScriptCommands {
+/** A command connection with the scripts defined. */
+export type Commands = Connection & ScriptCommands;
+
+export function defineScripts(redis: Connection): Commands {
   for (const [name, { keys, body }] of Object.entries(SCRIPTS)) {
     redis.defineCommand(name, { numberOfKeys: keys, lua: PRELUDE + body });
   }
-  return redis as Redis & ScriptCommands;
+  return redis as Commands;
 }

@@ -42,6 +42,17 @@ describe('configuration', () => {
     const redis = validateConfig({ engine: { type: 'redis' }, path: '/rt/' });
     assert.deepEqual(redis.engine, { type: 'redis', url: 'redis://127.0.0.1:6379', prefix: 'tidings:' });
     assert.equal(redis.path, '/rt');
+    const cluster = validateConfig({ engine: { type: 'redis', nodes: ['redis://10.0.0.1:7000'] } });
+    assert.deepEqual(cluster.engine, {
+      type: 'redis',
+      url: 'redis://127.0.0.1:6379',
+      prefix: 'tidings:',
+      nodes: ['redis://10.0.0.1:7000'],
+    });
+    assert.throws(
+      () => validateConfig({ engine: { type: 'redis', nodes: [] } }),
+      /at least one cluster node/,
+    );
     const nats = validateConfig({ engine: { type: 'nats' } });
     assert.deepEqual(nats.engine, {
       type: 'nats',

@@ -64,6 +64,13 @@ const redisEngine = z.strictObject({
   url: urlWith(['redis:', 'rediss:'], 'expected a redis:// URL').default('redis://127.0.0.1:6379'),
   prefix: nonEmpty('a key prefix such as "tidings:"').default('tidings:'),
   timeoutMs: ms().optional(),
+  /** Redis Cluster: a few of its nodes to discover it from; `url` is then not used. */
+  nodes: z
+    .array(urlWith(['redis:', 'rediss:'], 'expected a redis:// URL of a cluster node'), {
+      error: 'expected a list of redis:// URLs of cluster nodes',
+    })
+    .min(1, { error: 'expected at least one cluster node' })
+    .optional(),
 });
 
 const natsServer = nonEmpty('a NATS server such as "nats://127.0.0.1:4222"').refine(

@@ -22,6 +22,7 @@ export function createEngine(config: EngineConfig): Engine {
         url: config.url,
         prefix: config.prefix,
         ...(config.timeoutMs !== undefined && { timeoutMs: config.timeoutMs }),
+        ...(config.nodes !== undefined && { cluster: { nodes: config.nodes } }),
       });
     case 'nats':
       return new NatsEngine({
