@@ -10,7 +10,7 @@ const root = new URL('..', import.meta.url).pathname;
 /** Entry points per package (name in dist/ → source file); the order follows the dependencies. */
 const packages = {
   protocol: { index: 'src/index.ts' },
-  engine: { index: 'src/index.ts' },
+  engine: { index: 'src/index.ts', testing: 'src/testing/index.ts' },
   server: {
     index: 'src/index.ts',
     express: 'src/integrations/express.ts',

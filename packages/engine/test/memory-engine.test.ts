@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
+import { engineContract } from '@tidings/engine/testing';
 import { ErrorCode, isTidingsError, TidingsError } from '@tidings/protocol';
-import { engineContract } from '@tidings/testing';
 import {
   type Engine,
   type EngineMessage,

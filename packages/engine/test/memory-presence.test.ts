@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { presenceContract } from '@tidings/testing';
+import { presenceContract } from '@tidings/engine/testing';
 import { MemoryEngine, type PresenceEvent } from '../src/index.js';
 
 presenceContract('memory', { create: async () => new MemoryEngine() });

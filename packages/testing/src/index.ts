@@ -1,7 +1,6 @@
-export * from './engine-contract.js';
-export * from './engine-model.js';
+// The engine and presence contract suites and the model are published with @tidings/engine.
+export * from '@tidings/engine/testing';
 export * from './listen.js';
-export * from './presence-contract.js';
 export * from './round-robin-proxy.js';
 export * from './scale-out.js';
 export * from './scale-out-scenarios.js';

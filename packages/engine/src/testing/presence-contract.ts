@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, type TestContext, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Engine, EnginePresence, PresenceEvent } from '@tidings/engine';
 import { ErrorCode, isTidingsError, type PresenceMember } from '@tidings/protocol';
-import { eventually } from './wait-for.js';
+import type { Engine, EnginePresence, PresenceEvent } from '../engine.js';
+import { eventually } from './eventually.js';
 
 export interface PresenceContractSetup {
   /** A fresh engine with presence; the suite closes it. */

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, type TestContext, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Engine, EngineMessage, PublishResult, RetentionPolicy } from '@tidings/engine';
 import { ErrorCode, isTidingsError, patternMatcher } from '@tidings/protocol';
 import fc from 'fast-check';
+import type { Engine, EngineMessage, PublishResult, RetentionPolicy } from '../engine.js';
 import { EngineModel, type ModelMessage } from './engine-model.js';
-import { eventually } from './wait-for.js';
+import { eventually } from './eventually.js';
 
 export interface EngineContractSetup {
   /** A fresh engine; the suite closes it. */

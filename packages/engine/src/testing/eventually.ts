@@ -1,0 +1,25 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const DEFAULT_TIMEOUT_MS = 5_000;
+const POLL_MS = 5;
+
+/**
+ * Runs `assertion` until it stops throwing; after `timeoutMs` rethrows its last error, so a failure
+ * reads like the assertion's own (expected vs actual) rather than a bare timeout. A copy of the one in
+ * the private `@tidings/testing` (wait-for.ts), so the published suites need nothing from it.
+ */
+export async function eventually(
+  assertion: () => void | Promise<void>,
+  timeoutMs: number = DEFAULT_TIMEOUT_MS,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await assertion();
+      return;
+    } catch (error) {
+      if (Date.now() >= deadline) throw error;
+    }
+    await sleep(POLL_MS);
+  }
+}
