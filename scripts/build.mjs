@@ -7,10 +7,15 @@ import { build } from 'tsdown';
 
 const root = new URL('..', import.meta.url).pathname;
 
-/** Entry points per package (name in dist/ → source file); the order follows the dependencies. */
+/**
+ * Entry points per package (name in dist/ → source file); the order follows the dependencies. A list
+ * builds each group on its own, sharing no chunk: @tidings/engine/testing imports fast-check and
+ * node:test, and rolldown's CommonJS output would otherwise make dist/index.cjs require dist/testing.cjs
+ * (where it puts its runtime helpers), so every engine would load the suites.
+ */
 const packages = {
   protocol: { index: 'src/index.ts' },
-  engine: { index: 'src/index.ts', testing: 'src/testing/index.ts' },
+  engine: [{ index: 'src/index.ts' }, { testing: 'src/testing/index.ts' }],
   server: {
     index: 'src/index.ts',
     express: 'src/integrations/express.ts',
@@ -31,33 +36,36 @@ const neutral = new Set(['client', 'react']);
 
 const only = process.argv.slice(2);
 const started = performance.now();
-for (const [name, entry] of Object.entries(packages)) {
+for (const [name, groups] of Object.entries(packages)) {
   if (only.length > 0 && !only.includes(name)) continue;
   const cwd = `${root}packages/${name}`;
-  await build({
-    cwd,
-    entry,
-    format: ['esm', 'cjs'],
-    outDir: 'dist',
-    clean: true,
-    dts: { tsconfig: `${root}tsconfig.build.json` },
-    tsconfig: `${root}tsconfig.build.json`,
-    sourcemap: true,
-    // The maps point into src/, which is published: no second copy of every source inside them.
-    outputOptions: { sourcemapExcludeSources: true },
-    // The client and the React bindings run in browsers and Node alike; everything else is for Node.
-    platform: neutral.has(name) ? 'neutral' : 'node',
-    target: neutral.has(name) ? 'es2022' : 'node20',
-    // Dependencies and peers stay imports (tsdown's default). A third-party import that its package.json
-    // does not declare would be copied into dist/: fail the build instead.
-    deps: { onlyBundle: [] },
-    shims: true,
-    fixedExtension: false,
-    logLevel: 'warn',
-    // Declarations take most of the time (tsc); rolldown's timing hints add nothing here.
-    checks: { pluginTimings: false },
-    config: false,
-  });
+  for (const [i, entry] of [groups].flat().entries()) {
+    await build({
+      cwd,
+      entry,
+      format: ['esm', 'cjs'],
+      outDir: 'dist',
+      // The first group empties dist/; the next ones add to it.
+      clean: i === 0,
+      dts: { tsconfig: `${root}tsconfig.build.json` },
+      tsconfig: `${root}tsconfig.build.json`,
+      sourcemap: true,
+      // The maps point into src/, which is published: no second copy of every source inside them.
+      outputOptions: { sourcemapExcludeSources: true },
+      // The client and the React bindings run in browsers and Node alike; everything else is for Node.
+      platform: neutral.has(name) ? 'neutral' : 'node',
+      target: neutral.has(name) ? 'es2022' : 'node20',
+      // Dependencies and peers stay imports (tsdown's default). A third-party import that its package.json
+      // does not declare would be copied into dist/: fail the build instead.
+      deps: { onlyBundle: [] },
+      shims: true,
+      fixedExtension: false,
+      logLevel: 'warn',
+      // Declarations take most of the time (tsc); rolldown's timing hints add nothing here.
+      checks: { pluginTimings: false },
+      config: false,
+    });
+  }
   if (name === 'client') {
     // The browser bundles (dist/tidings.min.js for a <script> tag, dist/tidings.esm.min.js).
     const result = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd, stdio: 'inherit' });
