@@ -78,6 +78,15 @@ test('an app mounts the dashboard: login, live view, publish delivered once', as
   const delivered = subscriber.frames.filter((f) => f.type === 'message' && f.channel === channel);
   assert.equal(delivered.length, 1, 'exactly once');
   assert.deepEqual(delivered[0]!.data, { hello: 'app' });
+
+  // meter() counted the stored message; the engine is named after its class.
+  const again = await openSse(`${url}/admin/events?csrf=${encodeURIComponent(csrf)}`, { cookie });
+  const counted = (await again.next(
+    (f) =>
+      typeof f.t === 'number' && (f as unknown as { totals: { published: number } }).totals.published === 1,
+  )) as unknown as { engine: { type: string; status: string } };
+  assert.deepEqual(counted.engine, { type: 'memory', status: 'ok' });
+  again.close();
 });
 
 test('a wrong password, or a login posted from another origin, sets no cookie', async () => {
