@@ -28,7 +28,7 @@ const packages = {
   redis: { index: 'src/index.ts' },
   nats: { index: 'src/index.ts' },
   sqlite: { index: 'src/index.ts' },
-  standalone: { index: 'src/index.ts', cli: 'src/cli.ts' },
+  standalone: { index: 'src/index.ts', cli: 'src/cli.ts', admin: 'src/admin.ts' },
 };
 
 /** The packages that run in browsers too. */

@@ -51,7 +51,8 @@ const disconnectBody = z.strictObject({
 
 export interface AdminOptions {
   hub: Hub;
-  control: Control;
+  /** Disconnects a user: on every process (the standalone's control channel) or on this one (an app's). */
+  control: Pick<Control, 'disconnect'>;
   live: LiveView;
   /** The admin password and/or the API key; none: the dashboard is off. */
   secrets: readonly string[];
