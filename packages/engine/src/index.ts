@@ -19,6 +19,7 @@ export type {
   StreamListener,
 } from './engine.js';
 export { scopedKey } from './engine.js';
+export { newEpoch } from './epoch.js';
 export { ListenerRegistry } from './listener-registry.js';
 export { MemoryEngine, type MemoryEngineOptions, memoryEngine } from './memory-engine.js';
 export { MemoryPresence } from './memory-presence.js';

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { ErrorCode, type Position, patternMatcher, TidingsError } from '@tidings/protocol';
 import type {
   Engine,
@@ -12,6 +11,7 @@ import type {
   StreamListener,
 } from './engine.js';
 import { scopedKey } from './engine.js';
+import { newEpoch } from './epoch.js';
 import { ListenerRegistry } from './listener-registry.js';
 import { MemoryPresence } from './memory-presence.js';
 
@@ -34,11 +34,6 @@ export interface MemoryEngineOptions {
 
 const DEFAULT_SWEEP_INTERVAL_MS = 10_000;
 const DEFAULT_IDLE_TTL_MS = 300_000;
-const EPOCH_LENGTH = 12;
-const EPOCH_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-// The largest multiple of the alphabet size below 256: bytes at or above it are rejected so every
-// character is equally likely.
-const EPOCH_BYTE_LIMIT = 256 - (256 % EPOCH_ALPHABET.length);
 // The retained log is trimmed by moving a head index; the array is compacted only once the dead
 // prefix is both this long and at least half of it, which keeps trimming amortised O(1).
 const COMPACT_MIN_HEAD = 64;
@@ -66,17 +61,6 @@ interface ChannelState {
   lastActive: number;
   /** The policy of the last publish or snapshot, used by the sweep. */
   policy: RetentionPolicy | null;
-}
-
-function newEpoch(): string {
-  let epoch = '';
-  while (epoch.length < EPOCH_LENGTH) {
-    for (const byte of randomBytes(EPOCH_LENGTH)) {
-      if (byte < EPOCH_BYTE_LIMIT) epoch += EPOCH_ALPHABET[byte % EPOCH_ALPHABET.length];
-      if (epoch.length === EPOCH_LENGTH) break;
-    }
-  }
-  return epoch;
 }
 
 function defaultListenerError(error: unknown): void {

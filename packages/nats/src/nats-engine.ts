@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { type JetStreamManager, jetstreamManager, type PubAck } from '@nats-io/jetstream';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import type {
@@ -11,7 +10,7 @@ import type {
   Snapshot,
   StreamListener,
 } from '@tidings/engine';
-import { scopedKey } from '@tidings/engine';
+import { newEpoch, scopedKey } from '@tidings/engine';
 import {
   assertChannelName,
   assertChannelOrPattern,
@@ -58,10 +57,6 @@ const MAX_REMEMBERED_KEYS = 10_000;
 // A header value cannot exceed any real stream sequence, so the append is always rejected unless
 // the server answers it from the duplicate window first.
 const IMPOSSIBLE_SEQ = Number.MAX_SAFE_INTEGER;
-
-function newEpoch(): string {
-  return randomBytes(12).toString('base64url');
-}
 
 function conflict(channel: string, head: Head, expected: number): TidingsError {
   return new TidingsError(

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type {
   Engine,
   EngineMessage,
@@ -11,7 +10,7 @@ import type {
   Snapshot,
   StreamListener,
 } from '@tidings/engine';
-import { scopedKey } from '@tidings/engine';
+import { newEpoch, scopedKey } from '@tidings/engine';
 import { ErrorCode, type Position, patternMatcher, TidingsError } from '@tidings/protocol';
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { decodeMessage, decodeSnapshot } from './codec.js';
@@ -82,10 +81,6 @@ const DEFAULT_TIMEOUT_MS = 5_000;
 const DEFAULT_IDLE_TTL_MS = 300_000;
 const DEFAULT_SNAPSHOT_TTL_MS = 7 * 24 * 3_600_000;
 const DEFAULT_PRESENCE_TTL_MS = 30_000;
-
-function newEpoch(): string {
-  return randomBytes(9).toString('base64url');
-}
 
 function defaultListenerError(error: unknown): void {
   console.error('tidings: a Redis engine listener threw', error);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { uptime } from 'node:os';
+import { newEpoch } from '@tidings/engine';
 import type Database from 'better-sqlite3';
-import { newEpoch } from './epoch.js';
 import type { Synchronous } from './open-database.js';
 
 /** How far two estimates of the boot time may differ for the same boot, s (the clock may be adjusted). */

@@ -4,6 +4,7 @@ import {
   type EnginePresence,
   ListenerRegistry,
   MemoryPresence,
+  newEpoch,
   type PublishRequest,
   type PublishResult,
   type ReadResult,
@@ -14,7 +15,6 @@ import {
 } from '@tidings/engine';
 import { ErrorCode, type Position, patternMatcher, TidingsError } from '@tidings/protocol';
 import type Database from 'better-sqlite3';
-import { newEpoch } from './epoch.js';
 import { openDatabase, type Synchronous } from './open-database.js';
 import { endSession } from './session.js';
 import { type ChannelRow, Store } from './store.js';
