@@ -15,7 +15,8 @@ import type { Harness, MountOptions } from './support/page.js';
 const skip = browserMissing();
 // A bound for failures, not a pace: on a loaded 2-core machine with two Chromiums, React's development
 // build may take over 10 s to render a 300-item log one message at a time (seen with both files running).
-const TIMEOUT_MS = 20_000;
+// Generous: React's development build renders every message, slowly on a loaded CI machine.
+const TIMEOUT_MS = 45_000;
 
 type Window = { harness: Harness };
 
@@ -116,11 +117,21 @@ describe('@tidings/react in Chromium, under StrictMode', { skip }, () => {
   }
 
   async function waitRendered(page: Page, count: number, index = 0): Promise<void> {
-    await page.waitForFunction(
-      ([index, count]) => document.querySelectorAll(`[data-log="${index}"] li`).length >= count,
-      [index, count] as const,
-      { timeout: TIMEOUT_MS },
-    );
+    try {
+      await page.waitForFunction(
+        ([index, count]) => document.querySelectorAll(`[data-log="${index}"] li`).length >= count,
+        [index, count] as const,
+        { timeout: TIMEOUT_MS },
+      );
+    } catch (error) {
+      // Say whether messages were missing or only slow to render.
+      const shown = await rendered(page, index);
+      const { received, states } = await harness(page);
+      throw new Error(
+        `${shown.length}/${count} rendered; onMessage saw ${received[index]?.length}; states ${states}; first rendered ${JSON.stringify(shown.slice(0, 3))}`,
+        { cause: error },
+      );
+    }
   }
 
   /** Publishes 0..count-1 from the server, one every ~2 ms. */

@@ -24,7 +24,8 @@ import type { AppState } from './vite-app/main.js';
 const skip = browserMissing();
 // A bound for failures, not a pace: on a loaded 2-core machine with two Chromiums, React's development
 // build may take over 10 s to render a 300-item log one message at a time (seen with both files running).
-const TIMEOUT_MS = 20_000;
+// Generous: React's development build renders every message, slowly on a loaded CI machine.
+const TIMEOUT_MS = 45_000;
 const APP = new URL('./vite-app/', import.meta.url).pathname;
 
 /**
