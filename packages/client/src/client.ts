@@ -77,8 +77,9 @@ export interface ClientOptions extends Platform {
   transports?: TransportName[];
   /**
    * Sent as the `token` query parameter. A function is called again before every connection, and
-   * before the token expires (the server's `welcome` says when): the WebSocket renews it in band
-   * (`refresh`), a stream reopens with it from its positions, polling sends it with the next request.
+   * before the token expires (the server's `welcome`, or a poll answer, says when): the WebSocket
+   * renews it in band (`refresh`), a stream reopens with it from its positions, polling sends its next
+   * request with it at once.
    */
   token?: string | (() => string | Promise<string>);
   /**
@@ -474,7 +475,7 @@ export class Client<Map extends ChannelMap = Untyped>
       limits: ({ expiresAt, ...limits }) => {
         if (!live()) return;
         this.#limits = { ...DEFAULT_SIZE_LIMITS, ...this.#limits, ...limits };
-        // Not every answer says (a publish's does not): only a `welcome` moves the renewal.
+        // Not every answer says (a publish's does not): only a `welcome` or a poll answer moves the renewal.
         if (expiresAt) this.#expires(expiresAt);
       },
       // While a WebSocket takes over (see `#probe`), this connection's frames go through the handover.

@@ -112,8 +112,8 @@ export function polling(host: TransportHost, endpoint: string, interval: number,
   return {
     subscribe: () => next(0),
     unsubscribe: () => next(0),
-    // The next request sends it.
-    refresh: () => {},
+    // A new request sends it now: a long-poll waiting with the old token would end when it expires.
+    refresh: () => next(0),
     publish: (frame) => httpPublish(host, frame),
     ask: (frame) => httpAsk(host, frame),
     close: () => {

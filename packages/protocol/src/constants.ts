@@ -95,7 +95,10 @@ export const Header = {
   lastEventId: 'last-event-id',
   idempotencyKey: 'idempotency-key',
   authorization: 'authorization',
-  /** On the publish endpoint's answers: the server's size limits, `maxMessageBytes=65536, maxFrameBytes=131072`. */
+  /**
+   * On the publish and poll endpoints' answers: the server's size limits, `maxMessageBytes=65536,
+   * maxFrameBytes=131072`; on a poll answer also `expiresAt=<ms>`, when the request's token expires.
+   */
   limits: 'tidings-limits',
 } as const;
 
