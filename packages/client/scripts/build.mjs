@@ -13,10 +13,11 @@ export const FILES = { esm: 'tidings.esm.min.js', iife: 'tidings.min.js' };
 
 /**
  * Internal property names, shortened in the bundles (as private fields already are): none is public
- * API, a wire field, or a property of a platform object (WebSocket, EventSource, Response).
+ * API, a wire field, or a property of a platform object (WebSocket, EventSource, Response). Keys of
+ * FrameType and Defaults may be (the client exports neither); never those of ErrorCode or TransportName.
  */
 const INTERNAL_PROPS =
-  /^(opened|sentOn|deliver|complete|params|needs|platform|heard|receive|interrupt|spec|hold|stop|limits|channels|tries|resolve|reject|frame|fail|open|old|next|url|end|schedule)$/;
+  /^(opened|sentOn|deliver|complete|params|needs|platform|heard|receive|interrupt|spec|hold|stop|limits|channels|tries|resolve|reject|frame|fail|open|old|next|url|end|schedule|ask|refresh|save|forget|heartbeatMs|longPollWaitMs|maxChannelLength|maxSubscriptionsPerConnection|maxHistoryBatch)$/;
 
 /** Bundles the client, @tidings/protocol included (only what it uses), minified. */
 export async function bundle(format, options = {}) {

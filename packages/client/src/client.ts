@@ -10,17 +10,17 @@ import {
   ErrorCode,
   type ErrorFrame,
   FrameType,
+  type HistoryFrame,
   isPattern,
-  type MessageFrame,
   type Position,
   PROTOCOL_VERSION,
+  type PresenceFrame,
   type PresenceMember,
   type PublishFrame,
   Query,
   type ServerFrame,
   Since,
   type SinceSpec,
-  type SnapshotFrame,
   TidingsError,
   TransportName,
   type Untyped,
@@ -45,6 +45,7 @@ import {
   toMessage,
 } from './subscription.js';
 import type {
+  AskFrame,
   ChannelSpec,
   CloseInfo,
   Platform,
@@ -76,8 +77,9 @@ export interface ClientOptions extends Platform {
   transports?: TransportName[];
   /**
    * Sent as the `token` query parameter. A function is called again before every connection, and
-   * before the token expires (the server's `welcome` says when): the WebSocket renews it in band
-   * (`refresh`), a stream reopens with it from its positions, polling sends it with the next request.
+   * before the token expires (the server's `welcome`, or a poll answer, says when): the WebSocket
+   * renews it in band (`refresh`), a stream reopens with it from its positions, polling sends its next
+   * request with it at once.
    */
   token?: string | (() => string | Promise<string>);
   /**
@@ -159,8 +161,9 @@ interface Connection {
 }
 
 interface PendingAsk {
-  channel: string;
-  resolve(members: PresenceMember[]): void;
+  frame: AskFrame;
+  // biome-ignore lint/suspicious/noExplicitAny: the answer's type is the caller's (`#request<T>`).
+  resolve(answer: any): void;
   reject(error: TidingsError): void;
 }
 
@@ -321,24 +324,26 @@ export class Client<Map extends ChannelMap = Untyped>
   }
 
   /**
-   * A page of a channel's retained history, read by HTTP and authorized like a subscription: the
-   * newest `limit` messages (default 100), those after `since` ("what did I miss"), or those before
-   * `before` (scroll-back: pass the oldest position shown). `reset` says `since` could not be served:
-   * the channel's snapshot (if any) and the messages retained after it come instead.
+   * A page of a channel's retained history, authorized like a subscription: the newest `limit`
+   * messages (default 100), those after `since` ("what did I miss"), or those before `before`
+   * (scroll-back: pass the oldest position shown). `reset` says `since` could not be served: the
+   * channel's snapshot (if any) and the messages retained after it come instead. Asked in band over
+   * WebSocket, by `GET /history` on the HTTP transports; waits while disconnected, as `presence` does.
    */
   async history<C extends ChannelOf<Map>>(
     channel: C,
     { since, before, limit }: HistoryOptions = {},
   ): Promise<HistoryPage<DataOf<Map, C>>> {
-    assertChannel(channel);
-    const params: [string, string][] = [[Query.channel, channel]];
-    if (since) params.push([Query.since, `${since.epoch}:${since.offset}`]);
-    if (before) params.push([Query.before, `${before.epoch}:${before.offset}`]);
-    if (limit) params.push([Query.limit, String(limit)]);
-    const { frames, ...page } = await this.#get<
-      Position & { reset: boolean; frames: (MessageFrame | SnapshotFrame)[] }
-    >(Endpoint.history, params);
-    return { ...page, messages: frames.map(toMessage) as Message<DataOf<Map, C>>[] };
+    // Only the position of what is passed (a Message, say) goes on the wire.
+    const at = (position?: Position) => position && { epoch: position.epoch, offset: position.offset };
+    const { epoch, offset, reset, frames } = await this.#request<HistoryFrame>({
+      type: FrameType.history,
+      channel,
+      since: at(since),
+      before: at(before),
+      limit,
+    });
+    return { epoch, offset, reset, messages: frames.map(toMessage) as Message<DataOf<Map, C>>[] };
   }
 
   /** GETs an endpoint (with a token, even before the first connection fetched one). */
@@ -402,21 +407,27 @@ export class Client<Map extends ChannelMap = Untyped>
    * again if the connection is lost first. Rejects with a TidingsError on a refusal (FORBIDDEN, or
    * UNSUPPORTED for a channel without presence). Authorized like a subscribe; no subscription needed.
    */
-  presence(channel: string): Promise<PresenceMember[]> {
+  async presence(channel: string): Promise<PresenceMember[]> {
+    return (await this.#request<PresenceFrame>({ type: FrameType.presence, channel })).members;
+  }
+
+  /** Asks the server on the connection, once connected; asks again on the next one if it is lost first. */
+  #request<T>(frame: AskFrame): Promise<T> {
     return new Promise((resolve, reject) => {
       this.#assertOpen();
-      assertChannel(channel);
-      const ask: PendingAsk = { channel, resolve, reject };
+      assertChannel(frame.channel);
+      frame.id = nextRequestId();
+      const ask: PendingAsk = { frame, resolve, reject };
       this.#asks.add(ask);
       if (this.#state === 'connected') this.#ask(ask);
     });
   }
 
   #ask(ask: PendingAsk): void {
-    this.#connection!.transport!.presence(ask.channel).then(
-      (members) => {
+    this.#connection!.transport!.ask(ask.frame).then(
+      (answer) => {
         this.#asks.delete(ask);
-        ask.resolve(members);
+        ask.resolve(answer);
       },
       (error) => {
         // Anything but the server's refusal is a lost connection: the next one asks again.
@@ -464,7 +475,7 @@ export class Client<Map extends ChannelMap = Untyped>
       limits: ({ expiresAt, ...limits }) => {
         if (!live()) return;
         this.#limits = { ...DEFAULT_SIZE_LIMITS, ...this.#limits, ...limits };
-        // Not every answer says (a publish's does not): only a `welcome` moves the renewal.
+        // Not every answer says (a publish's does not): only a `welcome` or a poll answer moves the renewal.
         if (expiresAt) this.#expires(expiresAt);
       },
       // While a WebSocket takes over (see `#probe`), this connection's frames go through the handover.

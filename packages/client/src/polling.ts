@@ -8,8 +8,8 @@ import {
   type ServerFrame,
 } from '@tidings/protocol';
 import { channelQuery, readCursor } from './channel-query.js';
+import { httpAsk } from './http-ask.js';
 import { httpError, refuseChannels } from './http-error.js';
-import { httpPresence } from './http-presence.js';
 import { httpPublish } from './http-publish.js';
 import { parseSizeLimits } from './size-limits.js';
 import type { Transport, TransportHost } from './transport.js';
@@ -112,10 +112,10 @@ export function polling(host: TransportHost, endpoint: string, interval: number,
   return {
     subscribe: () => next(0),
     unsubscribe: () => next(0),
-    // The next request sends it.
-    refresh: () => {},
+    // A new request sends it now: a long-poll waiting with the old token would end when it expires.
+    refresh: () => next(0),
     publish: (frame) => httpPublish(host, frame),
-    presence: (channel) => httpPresence(host, channel),
+    ask: (frame) => httpAsk(host, frame),
     close: () => {
       closed = true;
       clearTimeout(timer);

@@ -12,10 +12,13 @@ export const DEFAULT_SIZE_LIMITS: SizeLimits = {
   maxFrameBytes: Defaults.maxFrameBytes,
 };
 
-/** Reads `maxMessageBytes=65536, maxFrameBytes=131072`; what is missing or not a positive number is left out. */
-export function parseSizeLimits(header: string | null): Partial<SizeLimits> {
-  const limits: Partial<SizeLimits> = {};
-  for (const name of ['maxMessageBytes', 'maxFrameBytes'] as const) {
+/**
+ * Reads `maxMessageBytes=65536, maxFrameBytes=131072` (and a poll answer's `expiresAt=<ms>`); what is
+ * missing or not a positive number is left out.
+ */
+export function parseSizeLimits(header: string | null): Partial<SizeLimits & { expiresAt: number }> {
+  const limits: Partial<SizeLimits & { expiresAt: number }> = {};
+  for (const name of ['maxMessageBytes', 'maxFrameBytes', 'expiresAt'] as const) {
     const value = Number(header?.match(`${name}=(\\d+)`)?.[1]);
     if (value > 0) limits[name] = value;
   }

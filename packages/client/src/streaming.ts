@@ -1,8 +1,8 @@
 import { FrameType, isPattern, type ServerFrame } from '@tidings/protocol';
 import { channelQuery } from './channel-query.js';
 import { type Handover, handover } from './handover.js';
+import { httpAsk } from './http-ask.js';
 import { type HttpFailure, refuseChannels } from './http-error.js';
-import { httpPresence } from './http-presence.js';
 import { httpPublish } from './http-publish.js';
 import type { Transport, TransportHost } from './transport.js';
 
@@ -118,7 +118,7 @@ export function streaming(host: TransportHost, endpoint: string, openStream: Ope
     unsubscribe: () => schedule(true),
     refresh: () => schedule(true),
     publish: (frame) => httpPublish(host, frame),
-    presence: (channel) => httpPresence(host, channel),
+    ask: (frame) => httpAsk(host, frame),
     close: () => {
       closed = true;
       clearTimeout(timer);

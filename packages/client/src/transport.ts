@@ -1,7 +1,16 @@
-import type { PresenceMember, PublishFrame, ServerFrame, SinceSpec } from '@tidings/protocol';
+import type {
+  HistoryRequestFrame,
+  PresenceRequestFrame,
+  PublishFrame,
+  ServerFrame,
+  SinceSpec,
+} from '@tidings/protocol';
 import type { SizeLimits } from './size-limits.js';
 
 /** A subscription as a transport sees it: the channel, and its position if it has one, else where to start. */
+/** A request answered by one frame (the client gives it an `id`): over WebSocket in band, over HTTP by its endpoint. */
+export type AskFrame = PresenceRequestFrame | HistoryRequestFrame;
+
 export interface ChannelSpec {
   channel: string;
   since: SinceSpec;
@@ -52,10 +61,11 @@ export interface Transport {
   /** A new token before the old one expires: the WebSocket sends `refresh`, a stream reopens with it. */
   refresh(token: string): void;
   /**
-   * Who is in a channel. Rejects with a TidingsError when the server refused, and with anything else
+   * A `presence` or `history` request; resolves with the answer (`presence`/`history` frame, or the
+   * endpoint's JSON). Rejects with a TidingsError when the server refused, and with anything else
    * when the connection was lost before the answer (the client asks again on the next one).
    */
-  presence(channel: string): Promise<PresenceMember[]>;
+  ask<T>(frame: AskFrame): Promise<T>;
   close(): void;
 }
 

@@ -1,5 +1,6 @@
 // A token function renews the token before it expires without a reconnect: in band (`refresh`) on
-// the WebSocket, by reopening the stream from its positions on SSE and stream; nothing lost meanwhile.
+// the WebSocket, by reopening the stream from its positions on SSE and stream, and on long-poll and
+// poll by the next request (the answers' `Tidings-Limits` say when the token expires); nothing lost.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,7 +13,13 @@ import { startServer } from './support/server.js';
 // Renewed a fifth of its life early: 600 ms, room enough on a loaded machine.
 const LIFE_MS = 3_000;
 
-for (const transport of [TransportName.websocket, TransportName.sse, TransportName.stream]) {
+for (const transport of [
+  TransportName.websocket,
+  TransportName.sse,
+  TransportName.stream,
+  TransportName.longpoll,
+  TransportName.poll,
+]) {
   test(`${transport}: tokens that live ${LIFE_MS} ms are renewed with no reconnect and no loss`, async (t) => {
     const server = await startServer({
       // The token is its expiry: `exp:<ms>`.

@@ -3,8 +3,8 @@
 export const PROTOCOL_VERSION = 1;
 
 /**
- * Frame `type` values. Client → server: subscribe, unsubscribe, publish, refresh, pong, presence.
- * Server → client: the rest, and presence (the reply).
+ * Frame `type` values. Client → server: subscribe, unsubscribe, publish, refresh, pong, presence, history.
+ * Server → client: the rest, and presence and history (the replies).
  */
 export const FrameType = {
   welcome: 'welcome',
@@ -26,6 +26,7 @@ export const FrameType = {
   presence: 'presence',
   join: 'join',
   leave: 'leave',
+  history: 'history',
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -94,7 +95,10 @@ export const Header = {
   lastEventId: 'last-event-id',
   idempotencyKey: 'idempotency-key',
   authorization: 'authorization',
-  /** On the publish endpoint's answers: the server's size limits, `maxMessageBytes=65536, maxFrameBytes=131072`. */
+  /**
+   * On the publish and poll endpoints' answers: the server's size limits, `maxMessageBytes=65536,
+   * maxFrameBytes=131072`; on a poll answer also `expiresAt=<ms>`, when the request's token expires.
+   */
   limits: 'tidings-limits',
 } as const;
 

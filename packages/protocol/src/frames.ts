@@ -47,7 +47,20 @@ export interface PresenceRequestFrame {
   id?: number;
   channel: string;
 }
+/**
+ * Asks for a page of a channel's history, as `GET /history` does (authorized like a subscribe; the
+ * connection need not be subscribed): the newest `limit`, those after `since`, or those before `before`.
+ */
+export interface HistoryRequestFrame {
+  type: typeof FrameType.history;
+  id?: number;
+  channel: string;
+  since?: Position;
+  before?: Position;
+  limit?: number;
+}
 export type ClientFrame =
+  | HistoryRequestFrame
   | SubscribeFrame
   | UnsubscribeFrame
   | PublishFrame
@@ -169,7 +182,19 @@ export interface LeaveFrame {
   channel: string;
   member: PresenceMember;
 }
+/** The reply to a `history` request: the channel's position now, and the page (as `GET /history` answers). */
+export interface HistoryFrame {
+  type: typeof FrameType.history;
+  id?: number;
+  channel: string;
+  epoch: string;
+  offset: number;
+  /** `since` could not be served: `frames` start with the snapshot (if any) and what was retained after it. */
+  reset: boolean;
+  frames: (MessageFrame | SnapshotFrame)[];
+}
 export type ServerFrame =
+  | HistoryFrame
   | WelcomeFrame
   | SubscribedFrame
   | RefreshedFrame
@@ -270,6 +295,28 @@ export function validateClientFrame(value: unknown): ClientFrame {
       // A pattern has no members: presence is per channel.
       assertChannelName(frame.channel);
       return withId({ type: FrameType.presence, channel: frame.channel });
+    case FrameType.history: {
+      assertChannelName(frame.channel);
+      const out: HistoryRequestFrame = { type: FrameType.history, channel: frame.channel };
+      for (const name of ['since', 'before'] as const) {
+        const position = frame[name];
+        if (position === undefined) continue;
+        if (!isPosition(position)) {
+          throw new TidingsError(Codes.invalidCursor, `${name} must be a position {epoch, offset}`, {
+            field: name,
+          });
+        }
+        out[name] = { epoch: position.epoch, offset: position.offset };
+      }
+      if (frame.limit !== undefined) {
+        const limit = frame.limit as number;
+        if (!Number.isSafeInteger(limit) || limit < 1 || limit > Defaults.maxHistoryBatch) {
+          throw invalid('limit', `an integer from 1 to ${Defaults.maxHistoryBatch}`);
+        }
+        out.limit = limit;
+      }
+      return withId(out);
+    }
     default:
       throw new TidingsError(
         Codes.unknownFrame,

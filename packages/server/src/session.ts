@@ -6,6 +6,7 @@ import {
   encodeCursor,
   errorAction,
   FrameType,
+  type HistoryRequestFrame,
   isPattern,
   type Position,
   type PresenceMember,
@@ -21,6 +22,7 @@ import type { ResetNotice, Subscription } from './subscription.js';
 import { PACE_BYTES, watchStall } from './transports/backpressure.js';
 import type { ServerContext } from './transports/context.js';
 import * as frames from './transports/frames.js';
+import { readHistory } from './transports/history.js';
 
 /** Where a session's frames go: implemented by each transport. */
 export interface FrameSink {
@@ -153,6 +155,9 @@ export class Session {
       case FrameType.presence:
         void this.presence(frame.channel, frame.id);
         break;
+      case FrameType.history:
+        void this.history(frame);
+        break;
       case FrameType.pong:
         break;
     }
@@ -249,6 +254,18 @@ export class Session {
       if (!this.#ended) this.#sink.send(frames.presence(channel, members, id), false);
     } catch (error) {
       // No `channel` on this error: it is about the request, and must not read as the subscription failing.
+      this.fail(error, id);
+    }
+  }
+
+  /** Answers a `history` request with a page, as `GET /history` does (authorized like a subscribe). */
+  async history({ id, channel, ...query }: HistoryRequestFrame): Promise<void> {
+    try {
+      const fields = JSON.stringify({ type: FrameType.history, id, channel }).slice(1, -1);
+      const page = await readHistory(this.#context, this.identity, channel, query, `${fields},`);
+      if (!this.#ended) this.#sink.send(page, false);
+    } catch (error) {
+      // No `channel`, as for `presence`: a refused read is not a subscription failing.
       this.fail(error, id);
     }
   }

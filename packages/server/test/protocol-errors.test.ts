@@ -264,6 +264,17 @@ describe('bad input over HTTP: the status of the code, an error body, and everyt
     }
   });
 
+  test('poll answers tell when the token expires (in Tidings-Limits), as a welcome would', async (t) => {
+    const expiresAt = Date.now() + 60_000;
+    const srv = await listen({ authenticate: () => ({ id: 'u', expiresAt }) });
+    t.after(srv.close);
+    for (const endpoint of ['poll', 'longpoll']) {
+      const answer = await fetch(`${srv.url}/${endpoint}?channel=ok&wait=0`);
+      await answer.body?.cancel();
+      assert.match(answer.headers.get('tidings-limits')!, new RegExp(`, expiresAt=${expiresAt}$`));
+    }
+  });
+
   test('publish: the wrong method is 405', async (t) => {
     const { srv } = await setup(t);
     const answer = await getJson(`${srv.url}/publish`);

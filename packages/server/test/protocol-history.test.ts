@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { listen } from '@tidings/testing';
-import { getJson } from './protocol-clients.js';
+import { getJson, WsClient } from './protocol-clients.js';
 
 const page = async (url: string) => (await getJson(url)).body as unknown as Page;
 
@@ -51,10 +51,52 @@ test('GET /history: newest, before, since, and a since that cannot be served', a
   for (const query of [
     'channel=chat&limit=0',
     'channel=chat&before=nope',
+    'channel=chat&since=chat:',
     'channel=chat&channel=x',
     'channel=a.*',
   ]) {
     const bad = await getJson(`${srv.url}/history?${query}`);
     assert.equal(bad.status, 400, query);
   }
+});
+
+test('WebSocket `history` request: the page GET /history reads, and its errors by id', async (t) => {
+  const srv = await listen({ canSubscribe: (_identity, channel) => channel !== 'secret' });
+  t.after(srv.close);
+  for (let i = 1; i <= 12; i++) await srv.hub.publish('chat', i);
+  const ws = await WsClient.open(`${srv.wsUrl}/ws`);
+  t.after(() => ws.close());
+  const http = await page(
+    `${srv.url}/history?channel=chat&limit=5&before=${(await page(`${srv.url}/history?channel=chat`)).epoch}:8`,
+  );
+  const { epoch } = http;
+  const reply = await ws.request({
+    type: 'history',
+    id: 7,
+    channel: 'chat',
+    before: { epoch, offset: 8 },
+    limit: 5,
+  });
+  assert.deepEqual(reply, { type: 'history', id: 7, channel: 'chat', ...http });
+  assert.deepEqual(
+    http.frames.map((f) => f.offset),
+    [3, 4, 5, 6, 7],
+  );
+  const cases: [Record<string, unknown>, string][] = [
+    [{ channel: 'secret' }, 'FORBIDDEN'],
+    [{ channel: 'chat', since: { epoch: 'no such', offset: 1 } }, 'INVALID_CURSOR'],
+    [{ channel: 'chat', before: 'chat:3' }, 'INVALID_CURSOR'],
+    [{ channel: 'chat', limit: 0 }, 'INVALID_FIELD'],
+    [{ channel: 'a.*' }, 'INVALID_CHANNEL'],
+  ];
+  let id = 10;
+  for (const [fields, code] of cases) {
+    const error = await ws.request({ type: 'history', id: ++id, ...fields });
+    assert.equal(error.type, 'error', JSON.stringify(fields));
+    assert.equal(error.code, code, JSON.stringify(fields));
+    // About the request, not a subscription failing.
+    assert.equal(error.channel, undefined);
+  }
+  // The connection goes on.
+  assert.equal((await ws.request({ type: 'history', id: 99, channel: 'chat', limit: 1 })).type, 'history');
 });

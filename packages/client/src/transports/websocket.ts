@@ -1,14 +1,7 @@
-import {
-  CLOSE_CODE_BASE,
-  type ClientFrame,
-  Endpoint,
-  FrameType,
-  type PresenceMember,
-  type ServerFrame,
-} from '@tidings/protocol';
+import { CLOSE_CODE_BASE, type ClientFrame, Endpoint, FrameType, type ServerFrame } from '@tidings/protocol';
 import { errorOf } from '../checks.js';
 import { nextRequestId } from '../request-id.js';
-import type { ChannelSpec, TransportKind } from '../transport.js';
+import type { AskFrame, ChannelSpec, TransportKind } from '../transport.js';
 
 interface WebSocketLike {
   readyState: number;
@@ -37,11 +30,8 @@ export const websocket: TransportKind = {
     socket.onerror = () => {};
     // Subscribe requests in flight, so an error reply can name its channel.
     const requests = new Map<number, string>();
-    // Presence requests in flight: their replies and errors are answers, not frames for the client.
-    const asks = new Map<
-      number,
-      { resolve(members: PresenceMember[]): void; reject(error?: unknown): void }
-    >();
+    // Presence and history requests in flight: their replies and errors are answers, not frames for the client.
+    const asks = new Map<number, { resolve(frame: ServerFrame): void; reject(error?: unknown): void }>();
     let welcomed = false;
     const lose = (): void => {
       for (const ask of asks.values()) ask.reject();
@@ -59,12 +49,13 @@ export const websocket: TransportKind = {
 
     socket.onmessage = ({ data }) => {
       const frame = JSON.parse(String(data)) as ServerFrame;
-      const ask =
-        (frame.type === FrameType.presence || frame.type === FrameType.error) && asks.get(frame.id!);
+      // Request ids are unique to the client: only an ask's answer carries an ask's id.
+      const id = (frame as { id?: number }).id!;
+      const ask = asks.get(id);
       if (ask) {
-        asks.delete(frame.id!);
-        if (frame.type === FrameType.presence) ask.resolve(frame.members);
-        else ask.reject(errorOf(frame));
+        asks.delete(id);
+        if (frame.type === FrameType.error) ask.reject(errorOf(frame));
+        else ask.resolve(frame);
         return;
       }
       switch (frame.type) {
@@ -102,12 +93,11 @@ export const websocket: TransportKind = {
       unsubscribe: (channel) => send({ type: FrameType.unsubscribe, channel }),
       publish: send,
       refresh: (token) => send({ type: FrameType.refresh, id: nextRequestId(), token }),
-      presence: (channel) =>
-        new Promise((resolve, reject) => {
+      ask: <T>(frame: AskFrame) =>
+        new Promise<T>((resolve, reject) => {
           if (!welcomed || socket.readyState !== OPEN) return reject();
-          const id = nextRequestId();
-          asks.set(id, { resolve, reject });
-          send({ type: FrameType.presence, id, channel });
+          asks.set(frame.id!, { resolve: resolve as (frame: ServerFrame) => void, reject });
+          send(frame);
         }),
       close() {
         lose();

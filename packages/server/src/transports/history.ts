@@ -3,11 +3,12 @@ import {
   assertChannelName,
   Defaults,
   ErrorCode,
+  isPosition,
   type Position,
   Query,
   TidingsError,
 } from '@tidings/protocol';
-import { authorizeSubscribe } from '../auth.js';
+import { authorizeSubscribe, type Identity } from '../auth.js';
 import { assertVersion } from '../http/query.js';
 import { sendJson } from '../http/respond.js';
 import type { Envelope } from '../message.js';
@@ -41,24 +42,46 @@ export async function serveHistory(
     }
     const channel = channels[0];
     assertChannelName(channel);
-    const limit = integer(query, Query.limit, 1, Defaults.maxHistoryBatch) ?? DEFAULT_LIMIT;
-    let since = position(query, Query.since);
+    const limit = integer(query, Query.limit, 1, Defaults.maxHistoryBatch);
+    const since = position(query, Query.since);
     const before = position(query, Query.before);
     const identity = await authenticateRequest(context, request, query);
-    await authorizeSubscribe(context.hooks, identity, channel);
-    // Offsets have no gaps: the `limit` messages before a position are those after `limit + 1` back.
-    if (before) since = { epoch: before.epoch, offset: Math.max(0, before.offset - 1 - limit) };
-    const page = await context.hub.history(channel, { since, limit });
-    const messages =
-      before && !page.reset ? page.messages.filter((m) => m.offset < before.offset) : page.messages;
-    const frames = [...(page.snapshot ? [page.snapshot] : []), ...messages].map(
-      (message) => (message as Envelope).frame,
-    );
-    const head = JSON.stringify({ epoch: page.epoch, offset: page.offset, reset: page.reset });
-    sendJson(response, 200, `${head.slice(0, -1)},"frames":[${frames.join(',')}]}`, cors);
+    sendJson(response, 200, await readHistory(context, identity, channel, { since, before, limit }), cors);
   } catch (error) {
     context.sendError(response, error, cors);
   }
+}
+
+/** What a history read asks for; `limit` defaults to 100. */
+export interface HistoryQuery {
+  since?: Position;
+  before?: Position;
+  limit?: number;
+}
+
+/**
+ * Reads a page for `identity`, authorized like a subscribe to the channel, as the JSON of
+ * `{epoch, offset, reset, frames}` with `fields` (encoded, with their comma) first: `GET /history`
+ * answers with it, a WebSocket `history` request with the same page in a `history` frame.
+ */
+export async function readHistory(
+  context: ServerContext,
+  identity: Identity,
+  channel: string,
+  { since, before, limit = DEFAULT_LIMIT }: HistoryQuery,
+  fields = '',
+): Promise<string> {
+  await authorizeSubscribe(context.hooks, identity, channel);
+  // Offsets have no gaps: the `limit` messages before a position are those after `limit + 1` back.
+  if (before) since = { epoch: before.epoch, offset: Math.max(0, before.offset - 1 - limit) };
+  const page = await context.hub.history(channel, { since, limit });
+  const messages =
+    before && !page.reset ? page.messages.filter((m) => m.offset < before.offset) : page.messages;
+  const frames = [...(page.snapshot ? [page.snapshot] : []), ...messages].map(
+    (message) => (message as Envelope).frame,
+  );
+  const head = JSON.stringify({ epoch: page.epoch, offset: page.offset, reset: page.reset });
+  return `{${fields}${head.slice(1, -1)},"frames":[${frames.join(',')}]}`;
 }
 
 function integer(query: URLSearchParams, name: string, min: number, max: number): number | undefined {
@@ -73,17 +96,16 @@ function integer(query: URLSearchParams, name: string, min: number, max: number)
   return value;
 }
 
-/** A position as `epoch:offset`, the form a cursor entry has. */
+/** A position as `epoch:offset`, the form a cursor entry has (INVALID_CURSOR otherwise). */
 function position(query: URLSearchParams, name: string): Position | undefined {
   const text = query.get(name);
   if (text === null) return undefined;
   const colon = text.lastIndexOf(':');
-  const epoch = text.slice(0, colon);
-  const offset = Number(text.slice(colon + 1));
-  if (colon < 1 || !Number.isSafeInteger(offset) || offset < 0) {
-    throw new TidingsError(ErrorCode.invalidField, `${name} must be a position epoch:offset`, {
+  const position = { epoch: text.slice(0, colon), offset: Number(text.slice(colon + 1)) };
+  if (colon < 1 || text.endsWith(':') || !isPosition(position)) {
+    throw new TidingsError(ErrorCode.invalidCursor, `${name} must be a position epoch:offset`, {
       field: name,
     });
   }
-  return { epoch, offset };
+  return position;
 }

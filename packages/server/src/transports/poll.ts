@@ -150,7 +150,10 @@ class PollConnection implements FrameSink, Connection {
     const cursor = this.session.cursor();
     this.session.close();
     const body = `{"frames":[${this.#frames.join(',')}],"cursor":${JSON.stringify(cursor)}}`;
-    sendJson(this.#response, 200, body, { ...this.#cors, [Header.limits]: limitsHeader(this.#context) });
+    sendJson(this.#response, 200, body, {
+      ...this.#cors,
+      [Header.limits]: limitsHeader(this.#context, this.session.identity.expiresAt),
+    });
     // A client that does not take its answer would keep it (up to maxBufferedBytes) forever.
     const response = this.#response;
     if (!response.writableFinished && !response.destroyed) {
