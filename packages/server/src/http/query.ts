@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import {
+  assertChannelName,
   assertChannelOrPattern,
   type Cursor,
   decodeCursor,
@@ -31,6 +32,20 @@ export function assertVersion(query: URLSearchParams): void {
       `protocol version ${JSON.stringify(version.slice(0, 16))} is not supported; this server speaks ${PROTOCOL_VERSION}`,
     );
   }
+}
+
+/** The one channel (not a pattern) a history or presence request names, with the protocol version checked. */
+export function oneChannel(query: URLSearchParams): string {
+  assertVersion(query);
+  const channels = query.getAll(Query.channel);
+  if (channels.length !== 1) {
+    throw new TidingsError(ErrorCode.invalidField, `name exactly one channel: ?${Query.channel}=…`, {
+      field: Query.channel,
+    });
+  }
+  const channel = channels[0];
+  assertChannelName(channel);
+  return channel;
 }
 
 /** What an SSE, stream or poll request asks for. */

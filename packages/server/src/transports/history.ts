@@ -1,15 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import {
-  assertChannelName,
-  Defaults,
-  ErrorCode,
-  isPosition,
-  type Position,
-  Query,
-  TidingsError,
-} from '@tidings/protocol';
+import { Defaults, ErrorCode, isPosition, type Position, Query, TidingsError } from '@tidings/protocol';
 import { authorizeSubscribe, type Identity } from '../auth.js';
-import { assertVersion } from '../http/query.js';
+import { oneChannel } from '../http/query.js';
 import { sendJson } from '../http/respond.js';
 import type { Envelope } from '../message.js';
 import { authenticateRequest, shuttingDown } from './admit.js';
@@ -33,15 +25,7 @@ export async function serveHistory(
   const cors = context.origins.headers(request);
   try {
     if (context.closing) throw shuttingDown();
-    assertVersion(query);
-    const channels = query.getAll(Query.channel);
-    if (channels.length !== 1) {
-      throw new TidingsError(ErrorCode.invalidField, `name exactly one channel: ?${Query.channel}=…`, {
-        field: Query.channel,
-      });
-    }
-    const channel = channels[0];
-    assertChannelName(channel);
+    const channel = oneChannel(query);
     const limit = integer(query, Query.limit, 1, Defaults.maxHistoryBatch);
     const since = position(query, Query.since);
     const before = position(query, Query.before);

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { assertChannelName, ErrorCode, Query, TidingsError } from '@tidings/protocol';
+import { ErrorCode, TidingsError } from '@tidings/protocol';
 import { authorizeSubscribe } from '../auth.js';
-import { assertVersion } from '../http/query.js';
+import { oneChannel } from '../http/query.js';
 import { sendJson } from '../http/respond.js';
 import { authenticateRequest, shuttingDown } from './admit.js';
 import type { ServerContext } from './context.js';
@@ -20,15 +20,7 @@ export async function servePresence(
   const cors = context.origins.headers(request);
   try {
     if (context.closing) throw shuttingDown();
-    assertVersion(query);
-    const channels = query.getAll(Query.channel);
-    if (channels.length !== 1) {
-      throw new TidingsError(ErrorCode.invalidField, `name exactly one channel: ?${Query.channel}=…`, {
-        field: Query.channel,
-      });
-    }
-    const channel = channels[0];
-    assertChannelName(channel);
+    const channel = oneChannel(query);
     const identity = await authenticateRequest(context, request, query);
     await authorizeSubscribe(context.hooks, identity, channel);
     if (!context.hasPresence(channel)) {
