@@ -1,10 +1,12 @@
 import { io } from 'socket.io-client';
 import type { BenchClient, ClientOptions } from '../targets/target.js';
 
-/** Subscriber of the Socket.IO target: one connection each (`forceNew`), WebSocket transport only. */
-export function connectSocketIo(options: ClientOptions): Promise<BenchClient> {
+type Transport = 'websocket' | 'polling';
+
+/** Subscriber of the Socket.IO targets: one connection each (`forceNew`), over one transport only. */
+function connect(options: ClientOptions, transport: Transport): Promise<BenchClient> {
   const socket = io(`http://127.0.0.1:${options.port}`, {
-    transports: ['websocket'],
+    transports: [transport],
     forceNew: true,
     reconnection: false,
     query: { channel: options.channel },
@@ -22,4 +24,14 @@ export function connectSocketIo(options: ClientOptions): Promise<BenchClient> {
       else reject(new Error(`disconnected before ok: ${reason}`));
     });
   });
+}
+
+/** `socketio`: WebSocket transport only. */
+export function connectSocketIo(options: ClientOptions): Promise<BenchClient> {
+  return connect(options, 'websocket');
+}
+
+/** `socketio-polling`: HTTP long-polling only; the client polls again as soon as an answer arrives. */
+export function connectSocketIoPolling(options: ClientOptions): Promise<BenchClient> {
+  return connect(options, 'polling');
 }

@@ -7,7 +7,11 @@ import type { ClientOptions } from '../targets/target.js';
  * Returns the frame so a transport can react to the rest (subscribed, ping).
  */
 export function handleTidingsFrame(text: string, options: ClientOptions): ServerFrame {
-  const frame = JSON.parse(text) as ServerFrame;
+  return handleParsedFrame(JSON.parse(text) as ServerFrame, options);
+}
+
+/** The same for a frame already parsed (the poll transports get many in one JSON answer). */
+export function handleParsedFrame(frame: ServerFrame, options: ClientOptions): ServerFrame {
   switch (frame.type) {
     case FrameType.message: {
       if (frame.channel !== options.channel) break;

@@ -8,7 +8,8 @@ export const USAGE = `Usage: npm run bench -- [options]
   --subs N[,N…]       subscribers; a list runs a sweep                    (default 100)
   --rate R[,R…]       messages/s over all channels, 0 = max               (default 50)
   --seconds S         publishing (or idle) time per run                   (default 10)
-  --targets a,b       ws, socketio, sse, tidings-ws, tidings-sse, tidings-stream
+  --targets a,b       ws, socketio, socketio-polling, sse, tidings-ws, tidings-sse,
+                      tidings-stream, tidings-longpoll, tidings-poll
                       (default: every target available here)
   --channels C        channel count for the channels scenario             (default = subs)
   --load-procs P      subscriber processes                                (default 1)
@@ -16,6 +17,8 @@ export const USAGE = `Usage: npm run bench -- [options]
   --drain S           longest wait for deliveries after publishing ends   (default 5)
   --window D          deliveries in flight at rate 0                      (default 50000)
   --connect-batch B   connections opened concurrently                     (default 100)
+  --server-node-args A  extra node flags for the server process, space-separated
+                      (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": a profile per run)
   --out FILE          append JSON lines here        (default bench/results/<date>.jsonl)
   --no-save           do not append results to a file
 `;
@@ -50,6 +53,7 @@ export function parseBenchArgs(argv: string[], print: (text: string) => void): B
       drain: { type: 'string', default: '5' },
       window: { type: 'string', default: '50000' },
       'connect-batch': { type: 'string', default: '100' },
+      'server-node-args': { type: 'string', default: '' },
       out: { type: 'string' },
       'no-save': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -76,6 +80,7 @@ export function parseBenchArgs(argv: string[], print: (text: string) => void): B
     drainMs: positive(values.drain, 'drain') * 1000,
     window: positive(values.window, 'window'),
     connectBatch: Math.floor(positive(values['connect-batch'], 'connect-batch')),
+    serverNodeArgs: values['server-node-args'].split(' ').filter(Boolean),
     resultsFile: values['no-save'] ? null : (values.out ?? defaultResultsFile()),
     print,
   };

@@ -22,6 +22,8 @@ export interface BenchOptions {
   drainMs: number;
   window: number;
   connectBatch: number;
+  /** Extra node flags for the server process (`--cpu-prof`, …). */
+  serverNodeArgs?: string[];
   /** Test hook: lose every k-th message on purpose (see PublishPlan.dropEvery). */
   dropEvery?: number;
   /** Where to append JSON lines; null = nowhere. */
@@ -71,6 +73,7 @@ export async function runBench(options: BenchOptions): Promise<TargetResult[]> {
         drainMs: options.drainMs,
         window: options.window,
         connectBatch: options.connectBatch,
+        serverNodeArgs: options.serverNodeArgs,
         dropEvery: options.dropEvery,
       };
       const results: TargetResult[] = [];

@@ -38,9 +38,10 @@ export class Child<In extends { type: string }, Out extends { type: string }> {
   constructor(
     readonly label: string,
     script: URL,
+    nodeArgs: readonly string[] = [],
   ) {
     this.process = fork(fileURLToPath(script), [], {
-      execArgv: ['--conditions=@tidings/source', '--import', tsxLoader(), '--expose-gc'],
+      execArgv: ['--conditions=@tidings/source', '--import', tsxLoader(), '--expose-gc', ...nodeArgs],
       // Children report over IPC only; anything they print goes to stderr, keeping stdout for results.
       stdio: ['ignore', 2, 2, 'ipc'],
     });

@@ -15,6 +15,8 @@ export interface RunOptions {
   /** Deliveries in flight at rate 0. */
   window: number;
   connectBatch: number;
+  /** Extra node flags for the server process (`--cpu-prof`, …). */
+  serverNodeArgs?: string[];
   /** See PublishPlan.dropEvery: only for testing that losses are caught. */
   dropEvery?: number;
 }
@@ -103,7 +105,7 @@ async function measure(
   base: TargetResult,
   children: Stoppable[],
 ): Promise<TargetResult> {
-  const server: ServerChild = new Child('server', SERVER_SCRIPT);
+  const server: ServerChild = new Child('server', SERVER_SCRIPT, options.serverNodeArgs);
   children.push({ close: () => server.close({ type: 'close' }), kill: () => server.kill() });
 
   // Load processes boot (tsx, imports) while the server starts; they get their config once it listens.

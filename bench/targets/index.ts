@@ -23,6 +23,13 @@ export const targets: readonly Target[] = [
     client: async () => (await import('../clients/socketio-client.js')).connectSocketIo,
   },
   {
+    name: 'socketio-polling',
+    tidings: false,
+    unavailable: always,
+    server: async () => (await import('./socketio-server.js')).startSocketIoPollingServer,
+    client: async () => (await import('../clients/socketio-client.js')).connectSocketIoPolling,
+  },
+  {
     name: 'sse',
     tidings: false,
     unavailable: always,
@@ -49,6 +56,20 @@ export const targets: readonly Target[] = [
     unavailable: tidingsUnavailable,
     server: async () => (await import('./tidings-server.js')).startTidingsServer,
     client: async () => (await import('../clients/tidings-stream-client.js')).connectTidingsStream,
+  },
+  {
+    name: 'tidings-longpoll',
+    tidings: true,
+    unavailable: tidingsUnavailable,
+    server: async () => (await import('./tidings-server.js')).startTidingsServer,
+    client: async () => (await import('../clients/tidings-poll-client.js')).connectTidingsLongpoll,
+  },
+  {
+    name: 'tidings-poll',
+    tidings: true,
+    unavailable: tidingsUnavailable,
+    server: async () => (await import('./tidings-server.js')).startTidingsServer,
+    client: async () => (await import('../clients/tidings-poll-client.js')).connectTidingsPoll,
   },
 ];
 

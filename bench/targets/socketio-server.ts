@@ -3,10 +3,12 @@ import type { AddressInfo } from 'node:net';
 import { Server } from 'socket.io';
 import type { BenchServer } from './target.js';
 
-/** Socket.IO v4 broadcasting to a room, WebSocket transport only (no long-polling upgrade dance). */
-export async function startSocketIoServer(): Promise<BenchServer> {
+type Transport = 'websocket' | 'polling';
+
+/** Socket.IO v4 broadcasting to a room, over one transport only (no upgrade dance). */
+async function startSocketIo(transport: Transport): Promise<BenchServer> {
   const http = createServer();
-  const io = new Server(http, { transports: ['websocket'], serveClient: false });
+  const io = new Server(http, { transports: [transport], serveClient: false });
 
   io.on('connection', (socket) => {
     const channel = String(socket.handshake.query.channel ?? '');
@@ -25,4 +27,14 @@ export async function startSocketIoServer(): Promise<BenchServer> {
       await io.close();
     },
   };
+}
+
+/** The `socketio` target: WebSocket transport only. */
+export function startSocketIoServer(): Promise<BenchServer> {
+  return startSocketIo('websocket');
+}
+
+/** The `socketio-polling` target: HTTP long-polling only (Engine.IO's `polling` transport). */
+export function startSocketIoPollingServer(): Promise<BenchServer> {
+  return startSocketIo('polling');
 }
