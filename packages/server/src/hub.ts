@@ -31,7 +31,7 @@ import {
 import { Channel } from './channel.js';
 import { encodeData } from './encode-data.js';
 import { toEngineError } from './engine-error.js';
-import { Feed } from './feed.js';
+import { Feed, type FeedListener } from './feed.js';
 import { Envelope, type Message } from './message.js';
 import { PresenceFeed } from './presence-feed.js';
 import { toPresenceMember } from './presence-member.js';
@@ -152,6 +152,9 @@ export class Hub<Map extends ChannelMap = Untyped> {
   >();
   readonly #host: SubscriptionHost;
   readonly #now: () => number;
+  /** Feeds of polls left without users, closed by the sweep once idle for FEED_LINGER_MS. */
+  readonly #lingering = new Set<Feed>();
+  #sweep: NodeJS.Timeout | undefined;
   #closed = false;
 
   constructor(options: HubOptions<Map> = {}) {
@@ -169,6 +172,7 @@ export class Hub<Map extends ChannelMap = Untyped> {
       historyBatch: Defaults.maxHistoryBatch,
       report: (error, subscription) => this.#report(error, subscription.channel),
       detach: (subscription) => this.#detach(subscription),
+      envelope: (message) => this.#feeds.get(message.channel)?.envelope(message) ?? new Envelope(message),
     };
   }
 
@@ -215,12 +219,7 @@ export class Hub<Map extends ChannelMap = Untyped> {
     if (onPresence !== undefined && typeof onPresence !== 'function')
       throw new TidingsError(ErrorCode.invalidField, 'onPresence must be a function');
     const presence = onPresence === undefined ? undefined : this.#presenceFeed(channel);
-    let feed = this.#feeds.get(channel);
-    if (feed === undefined) {
-      feed = new Feed(this.engine, channel, pattern);
-      this.#feeds.set(channel, feed);
-    }
-    const joined = feed;
+    const joined = this.#feed(channel, pattern);
     const subscription = new SubscriptionImpl(
       this.#host,
       channel,
@@ -243,6 +242,68 @@ export class Hub<Map extends ChannelMap = Untyped> {
       this.#presenceListeners.set(subscription, { feed: presence, listener });
     }
     return subscription;
+  }
+
+  /**
+   * @internal Follows a channel's live messages without a subscription (a long-poll that is caught up),
+   * through its feed: the feed's `known` position says whether a cursor is caught up, `ready` when its
+   * stream is live, `envelope` gives history reads the frames it already encoded. The feed stays open
+   * for FEED_LINGER_MS after its last user leaves: a poller comes right back. Stop with `unlisten`.
+   */
+  listen(channel: string, listener: FeedListener): Feed {
+    this.#assertOpen();
+    const feed = this.#feed(channel, false);
+    feed.lingers = true;
+    feed.listeners.add(listener);
+    return feed;
+  }
+
+  /** @internal */
+  unlisten(feed: Feed, listener: FeedListener): void {
+    if (feed.listeners.delete(listener)) this.#release(feed);
+  }
+
+  #feed(channel: string, pattern: boolean): Feed {
+    let feed = this.#feeds.get(channel);
+    if (feed === undefined || feed.failed) {
+      if (feed !== undefined) this.#closeFeed(feed);
+      feed = new Feed(this.engine, channel, pattern);
+      this.#feeds.set(channel, feed);
+    }
+    return feed;
+  }
+
+  /** A feed lost a user: closed at once when empty, unless polls use it (then after FEED_LINGER_MS). */
+  #release(feed: Feed): void {
+    if (!feed.empty) return;
+    if (!feed.lingers || this.#closed) {
+      this.#closeFeed(feed);
+      return;
+    }
+    feed.idleSince = this.#now();
+    this.#lingering.add(feed);
+    if (this.#sweep === undefined) {
+      this.#sweep = setInterval(() => this.#sweepFeeds(), FEED_LINGER_MS / 2);
+      this.#sweep.unref();
+    }
+  }
+
+  #sweepFeeds(): void {
+    const before = this.#now() - FEED_LINGER_MS;
+    for (const feed of this.#lingering) {
+      if (!feed.empty) this.#lingering.delete(feed);
+      else if (feed.idleSince <= before) this.#closeFeed(feed);
+    }
+    if (this.#lingering.size === 0) {
+      clearInterval(this.#sweep);
+      this.#sweep = undefined;
+    }
+  }
+
+  #closeFeed(feed: Feed): void {
+    this.#lingering.delete(feed);
+    if (this.#feeds.get(feed.key) === feed) this.#feeds.delete(feed.key);
+    feed.close();
   }
 
   /** Publishes to one channel; resolves with the message's position once the engine has stored it. */
@@ -453,9 +514,15 @@ export class Hub<Map extends ChannelMap = Untyped> {
     return this.#engineCall(this.#presence().leave(channel, client));
   }
 
+  /** @internal The hub's clock, ms: what message expiry is measured by. */
+  now(): number {
+    return this.#now();
+  }
+
   /** How many subscriptions of this process follow exactly this channel (or pattern): clients and handlers alike. */
   subscriberCount(channel: string): number {
-    return this.#feeds.get(channel)?.subscriptions.size ?? 0;
+    const feed = this.#feeds.get(channel);
+    return feed === undefined ? 0 : feed.subscriptions.size + feed.listeners.size;
   }
 
   /** Largest `data` a publish may carry, JSON bytes: what the server tells its clients. */
@@ -472,6 +539,8 @@ export class Hub<Map extends ChannelMap = Untyped> {
     if (this.#closed) return;
     this.#closed = true;
     for (const subscription of [...this.#subscriptions]) subscription.unsubscribe();
+    clearInterval(this.#sweep);
+    for (const feed of [...this.#lingering]) this.#closeFeed(feed);
     await this.engine.close();
   }
 
@@ -491,11 +560,7 @@ export class Hub<Map extends ChannelMap = Untyped> {
     }
     const feed = this.#feeds.get(subscription.channel);
     if (feed === undefined) return;
-    feed.subscriptions.delete(subscription);
-    if (feed.subscriptions.size === 0) {
-      this.#feeds.delete(subscription.channel);
-      feed.close();
-    }
+    if (feed.subscriptions.delete(subscription)) this.#release(feed);
   }
 
   #presence(): EnginePresence {
@@ -535,6 +600,9 @@ export class Hub<Map extends ChannelMap = Untyped> {
     }
   }
 }
+
+/** How long the feed of a polled channel stays open after its last user: polls come back within it. */
+const FEED_LINGER_MS = 10_000;
 
 /**
  * A new hub. `createHub<{ chat: ChatLine; 'orders.*': Order }>()` types each channel's data; with

@@ -1,4 +1,4 @@
-import type { Engine } from '@tidings/engine';
+import type { Engine, EngineMessage } from '@tidings/engine';
 import type { Position } from '@tidings/protocol';
 import { toEngineError } from './engine-error.js';
 import { Envelope, type Message } from './message.js';
@@ -34,6 +34,8 @@ export interface SubscriptionHost {
   now(): number;
   report(error: unknown, subscription: Subscription): void;
   detach(subscription: SubscriptionImpl): void;
+  /** The envelope of a message read from history: one already made for it (frame encoded), or a new one. */
+  envelope(message: EngineMessage): Envelope;
 }
 
 /** The group a subscription belongs to (a Scope). */
@@ -289,7 +291,7 @@ export class SubscriptionImpl implements Subscription {
         bytes += message.data.length;
         if (message.offset !== tracker.offset + 1) continue;
         tracker.offset = message.offset;
-        this.#enqueue(new Replay(new Envelope(message)));
+        this.#enqueue(new Replay(this.#host.envelope(message)));
       }
       if (tracker.offset >= read.offset || read.messages.length === 0) return;
       const average = bytes / read.messages.length;

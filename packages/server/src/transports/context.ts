@@ -7,10 +7,13 @@ import type { ConnectionCounter, Limits, RateLimiters } from '../limits.js';
 import type { ServerObserver } from '../observer.js';
 import type { Session } from '../session.js';
 
+/** What the server asks of a connection's session: who it is, whether it is over, how to end it. */
+export type ConnectionSession = Pick<Session, 'identity' | 'ended' | 'end'>;
+
 /** One open client connection, as the server sees it: for heartbeats, stats and shutdown. */
 export interface Connection {
   readonly transport: TransportName;
-  readonly session: Session;
+  readonly session: ConnectionSession;
   /** Called every half heartbeat: ping an idle connection, drop a dead one. */
   heartbeat(): void;
   /** Graceful shutdown: tell the client to come back elsewhere, then close. */

@@ -7,15 +7,15 @@ import { admit, start } from './admit.js';
 import { watchStall } from './backpressure.js';
 import type { Connection, ServerContext } from './context.js';
 import { disconnect } from './frames.js';
+import { LeanPoll, MAX_FRAMES } from './lean-poll.js';
 import { limitsHeader } from './size-limits.js';
 
-/** Most frames in one answer; the cursor then stops at the last one included. */
-const MAX_FRAMES = 1_000;
-
 /**
- * `GET <mount>/longpoll` and `GET <mount>/poll`: subscribe from the request's cursor, collect frames,
- * answer `{frames, cursor}` and forget everything. `/poll` answers once every subscription has caught
- * up; `/longpoll` once there is a frame (and whatever else arrives in the same turn) or `wait` ran out.
+ * `GET <mount>/longpoll` and `GET <mount>/poll`: collect the frames after the request's cursor, answer
+ * `{frames, cursor}` and forget everything. `/poll` answers once every channel has caught up;
+ * `/longpoll` once there is a frame (and whatever else arrives in the same turn) or `wait` ran out.
+ * A request with a cursor for each of its channels, all allowed, takes the lean path (LeanPoll); the
+ * rest, and whatever the lean path hands back, subscribe on a session (PollConnection).
  */
 export async function servePoll(
   context: ServerContext,
@@ -36,9 +36,18 @@ export async function servePoll(
   }
   const admitted = await admit(context, request, response, query, { patterns: false, cors });
   if (admitted === undefined) return;
-  const connection = new PollConnection(context, request, response, admitted.identity, cors, long, wait);
-  await start(connection.session, admitted);
-  connection.started();
+  const full = (): Promise<void> => {
+    const connection = new PollConnection(context, request, response, admitted.identity, cors, long, wait);
+    return start(connection.session, admitted).then(() => connection.started());
+  };
+  if (!LeanPoll.fits(admitted)) return full();
+  const fallback = () => {
+    full().catch((error: unknown) => {
+      if (!response.headersSent) context.sendError(response, error, cors);
+      else response.destroy();
+    });
+  };
+  new LeanPoll(context, request, response, admitted, { cors, long, wait, fallback }).run();
 }
 
 function waitMs(text: string | null, max: number): number {
