@@ -31,6 +31,8 @@ export function authenticateRequest(
 /** An HTTP subscription request that may be served: who asks, what for, and which channels were refused. */
 export interface Admitted {
   identity: Identity;
+  /** Its `clientKey`, whose connection slot it holds. */
+  client: string;
   query: SubscriptionQuery;
   allowed: string[];
   denied: Map<string, TidingsError>;
@@ -68,10 +70,11 @@ export async function admit(
     if (allowed.length === 0) throw denied.values().next().value;
     if (context.closing) throw shuttingDown();
     if (response.destroyed) return undefined;
-    if (!context.connectionsPerIdentity.acquire(context.clientKey(identity, request))) {
+    const client = context.clientKey(identity, request);
+    if (!context.connectionsPerIdentity.acquire(client)) {
       throw new TidingsError(ErrorCode.tooManyConnections, 'too many connections for this identity');
     }
-    return { identity, query: parsed, allowed, denied };
+    return { identity, client, query: parsed, allowed, denied };
   } catch (error) {
     context.sendError(response, error, options.cors);
     return undefined;

@@ -27,6 +27,22 @@ const FIRST_PAGE = 64;
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** One poll or long-poll request, admitted: what the lean path and the full path both serve. */
+export interface PollRequest {
+  readonly context: ServerContext;
+  readonly request: IncomingMessage;
+  readonly response: ServerResponse;
+  readonly admitted: Admitted;
+  readonly cors: OutgoingHttpHeaders | undefined;
+  readonly long: boolean;
+  /** Long-poll wait, ms. */
+  readonly wait: number;
+}
+
+// Timer callbacks take the poll as an argument: no function bound per request.
+const finishPoll = (poll: LeanPoll): void => poll.finish();
+const expirePoll = (poll: LeanPoll): void => poll.expire();
+
 /**
  * One poll or long-poll request served without a Session, a Scope or subscriptions: the common case of
  * a client that comes back with a cursor for channels it may read, is caught up or a little behind, and
@@ -39,15 +55,11 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export class LeanPoll implements Connection {
   readonly transport: TransportName;
   readonly identity: Identity;
+  readonly #poll: PollRequest;
   readonly #context: ServerContext;
-  readonly #request: IncomingMessage;
   readonly #response: ServerResponse;
-  readonly #admitted: Admitted;
-  readonly #cors: OutgoingHttpHeaders | undefined;
-  readonly #long: boolean;
-  readonly #wait: number;
   readonly #maxBytes: number;
-  readonly #fallback: () => void;
+  readonly #fallback: (poll: PollRequest) => void;
   /** Where each channel of the cursor stands: the request's positions, moved by each frame taken. */
   readonly #positions = new Map<string, Position>();
   readonly #watches: Watch[] = [];
@@ -69,24 +81,15 @@ export class LeanPoll implements Connection {
     return true;
   }
 
-  constructor(
-    context: ServerContext,
-    request: IncomingMessage,
-    response: ServerResponse,
-    admitted: Admitted,
-    options: { cors: OutgoingHttpHeaders | undefined; long: boolean; wait: number; fallback: () => void },
-  ) {
-    this.transport = options.long ? TransportName.longpoll : TransportName.poll;
-    this.identity = admitted.identity;
-    this.#context = context;
-    this.#request = request;
-    this.#response = response;
-    this.#admitted = admitted;
-    this.#cors = options.cors;
-    this.#long = options.long;
-    this.#wait = options.wait;
-    this.#maxBytes = context.limits.maxBufferedBytes;
-    this.#fallback = options.fallback;
+  /** `fallback` serves the request on the full path. */
+  constructor(poll: PollRequest, fallback: (poll: PollRequest) => void) {
+    this.transport = poll.long ? TransportName.longpoll : TransportName.poll;
+    this.identity = poll.admitted.identity;
+    this.#poll = poll;
+    this.#context = poll.context;
+    this.#response = poll.response;
+    this.#maxBytes = poll.context.limits.maxBufferedBytes;
+    this.#fallback = fallback;
   }
 
   /** The Connection's view of a session: who it is, whether it is over, how to end it. */
@@ -100,7 +103,7 @@ export class LeanPoll implements Connection {
 
   /** Starts: listens to every channel, reads what it is behind, then answers or waits. */
   run(): void {
-    const { query, allowed } = this.#admitted;
+    const { query, allowed } = this.#poll.admitted;
     const hub = this.#context.hub;
     for (const channel of query.channels) {
       const position = query.cursor.get(channel);
@@ -127,7 +130,8 @@ export class LeanPoll implements Connection {
     }
     this.#arm();
     if (behind.length === 0) this.#begin();
-    else this.#catchUp(behind).catch(this.#onReadFailed);
+    // A read that fails goes to the full path, which reads again and tells the client (ENGINE_UNAVAILABLE).
+    else this.#catchUp(behind).catch(() => this.#handOver());
   }
 
   /** A live message from a channel's feed. */
@@ -151,7 +155,7 @@ export class LeanPoll implements Connection {
   /** A gap, a new epoch or a resync: answer with what there is, or (nothing yet) hand over to the full path. */
   lost(): void {
     if (this.#state !== 'lean') return;
-    if (this.#frames.length > 0) this.#finish();
+    if (this.#frames.length > 0) this.finish();
     else this.#handOver();
   }
 
@@ -160,7 +164,7 @@ export class LeanPoll implements Connection {
     if (this.#state !== 'lean') return;
     this.#context.observer?.disconnected?.(code);
     this.#frames.push(disconnect(code, reason, reconnect));
-    this.#finish();
+    this.finish();
   }
 
   heartbeat(): void {}
@@ -216,20 +220,13 @@ export class LeanPoll implements Connection {
     this.#begin();
   }
 
-  readonly #onReadFailed = this.#readFailed.bind(this);
-
-  // The full path reads again and tells the client (ENGINE_UNAVAILABLE), as it always has.
-  #readFailed(): void {
-    this.#handOver();
-  }
-
   /** Every channel has caught up: `/poll` answers, `/longpoll` answers if it has frames, else waits. */
   #begin(): void {
     if (this.#state !== 'lean') return;
     this.#started = true;
-    if (!this.#long || this.#frames.length > 0) this.#finish();
+    if (!this.#poll.long || this.#frames.length > 0) this.finish();
     else {
-      this.#timer = setTimeout(this.#finishBound, this.#wait);
+      this.#timer = setTimeout(finishPoll, this.#poll.wait, this);
       this.#timer.unref();
     }
   }
@@ -242,11 +239,11 @@ export class LeanPoll implements Connection {
     this.#frames.push(frame);
     this.#bytes += frame.length;
     this.#delivered++;
-    if (this.#frames.length >= MAX_FRAMES || this.#bytes >= this.#maxBytes) this.#finish();
+    if (this.#frames.length >= MAX_FRAMES || this.#bytes >= this.#maxBytes) this.finish();
     else if (this.#started && !this.#scheduled) {
       // What else arrives in this turn goes in the same answer.
       this.#scheduled = true;
-      setImmediate(this.#finishBound);
+      setImmediate(finishPoll, this);
     }
   }
 
@@ -254,14 +251,13 @@ export class LeanPoll implements Connection {
     clearTimeout(this.#expiry);
     const expiresAt = this.identity.expiresAt;
     if (expiresAt === undefined) return;
-    this.#expiry = setTimeout(this.#expireBound, Math.min(MAX_TIMER_MS, Math.max(0, expiresAt - Date.now())));
+    const ms = Math.min(MAX_TIMER_MS, Math.max(0, expiresAt - Date.now()));
+    this.#expiry = setTimeout(expirePoll, ms, this);
     this.#expiry.unref();
   }
 
-  readonly #expireBound = this.#expire.bind(this);
-
-  // As a session's: each channel `unsubscribed` TOKEN_EXPIRED, then `disconnect`.
-  #expire(): void {
+  /** As a session's: each channel `unsubscribed` TOKEN_EXPIRED, then `disconnect`. */
+  expire(): void {
     const expiresAt = this.identity.expiresAt;
     if (this.#state !== 'lean' || expiresAt === undefined) return;
     if (expiresAt > Date.now()) {
@@ -282,7 +278,7 @@ export class LeanPoll implements Connection {
     const hub = this.#context.hub;
     for (const watch of this.#watches) if (watch.feed !== undefined) hub.unlisten(watch.feed, watch);
     if (releaseSlot) {
-      this.#context.connectionsPerIdentity.release(this.#context.clientKey(this.identity, this.#request));
+      this.#context.connectionsPerIdentity.release(this.#poll.admitted.client);
     }
   }
 
@@ -294,12 +290,11 @@ export class LeanPoll implements Connection {
     this.#stop(false);
     this.#response.off('close', this.#onClose);
     this.#context.closed(this);
-    this.#fallback();
+    this.#fallback(this.#poll);
   }
 
-  readonly #finishBound = this.#finish.bind(this);
-
-  #finish(): void {
+  /** Answers with the frames so far and the cursor after them. */
+  finish(): void {
     if (this.#state !== 'lean') return;
     this.#state = 'done';
     this.#stop(true);
@@ -309,7 +304,7 @@ export class LeanPoll implements Connection {
     const body = `{"frames":[${this.#frames.join(',')}],"cursor":${JSON.stringify(cursor)}}`;
     const response = this.#response;
     sendJson(response, 200, body, {
-      ...this.#cors,
+      ...this.#poll.cors,
       [Header.limits]: limitsHeader(this.#context, this.identity.expiresAt),
     });
     // A client that does not take its answer would keep it (up to maxBufferedBytes) forever.

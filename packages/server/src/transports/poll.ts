@@ -7,7 +7,7 @@ import { admit, start } from './admit.js';
 import { watchStall } from './backpressure.js';
 import type { Connection, ServerContext } from './context.js';
 import { disconnect } from './frames.js';
-import { LeanPoll, MAX_FRAMES } from './lean-poll.js';
+import { LeanPoll, MAX_FRAMES, type PollRequest } from './lean-poll.js';
 import { limitsHeader } from './size-limits.js';
 
 /**
@@ -36,18 +36,25 @@ export async function servePoll(
   }
   const admitted = await admit(context, request, response, query, { patterns: false, cors });
   if (admitted === undefined) return;
-  const full = (): Promise<void> => {
-    const connection = new PollConnection(context, request, response, admitted.identity, cors, long, wait);
-    return start(connection.session, admitted).then(() => connection.started());
-  };
-  if (!LeanPoll.fits(admitted)) return full();
-  const fallback = () => {
-    full().catch((error: unknown) => {
-      if (!response.headersSent) context.sendError(response, error, cors);
-      else response.destroy();
-    });
-  };
-  new LeanPoll(context, request, response, admitted, { cors, long, wait, fallback }).run();
+  const poll: PollRequest = { context, request, response, admitted, cors, long, wait };
+  if (!LeanPoll.fits(admitted)) return serveOnSession(poll);
+  new LeanPoll(poll, fallBack).run();
+}
+
+/** What the lean path hands back: served on a session, from the same cursor. */
+function fallBack(poll: PollRequest): void {
+  serveOnSession(poll).catch((error: unknown) => {
+    if (!poll.response.headersSent) poll.context.sendError(poll.response, error, poll.cors);
+    else poll.response.destroy();
+  });
+}
+
+/** The full path: a session subscribes to every channel from the cursor (or `since`). */
+async function serveOnSession(poll: PollRequest): Promise<void> {
+  const { context, request, response, admitted, cors, long, wait } = poll;
+  const connection = new PollConnection(context, request, response, admitted.identity, cors, long, wait);
+  await start(connection.session, admitted);
+  connection.started();
 }
 
 function waitMs(text: string | null, max: number): number {
