@@ -1,7 +1,15 @@
+import { Agent } from 'node:http';
 import { io } from 'socket.io-client';
 import type { BenchClient, ClientOptions } from '../targets/target.js';
 
 type Transport = 'websocket' | 'polling';
+
+/**
+ * In Node, socket.io-client's polling opens a new TCP connection per request unless given an agent
+ * (xmlhttprequest-ssl uses `agent: false`); a browser keeps its connections alive, and so do the
+ * Tidings poll subscribers: the same keep-alive agent here.
+ */
+const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
 
 /** Subscriber of the Socket.IO targets: one connection each (`forceNew`), over one transport only. */
 function connect(options: ClientOptions, transport: Transport): Promise<BenchClient> {
@@ -10,6 +18,8 @@ function connect(options: ClientOptions, transport: Transport): Promise<BenchCli
     forceNew: true,
     reconnection: false,
     query: { channel: options.channel },
+    // Typed as string | boolean, handed as is to the XMLHttpRequest of Node (http.request's `agent`).
+    ...(transport === 'polling' ? { agent: agent as unknown as string } : {}),
   });
   return new Promise((resolve, reject) => {
     let ready = false;

@@ -76,7 +76,7 @@ export interface Machine {
   commit?: string;
 }
 
-const BASELINES = ['ws', 'socketio'];
+const BASELINES = ['ws', 'socketio', 'socketio-polling'];
 
 function ratio(a: number | undefined, b: number | undefined): number | undefined {
   if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0)

@@ -121,6 +121,7 @@ export function formatTable(results: TargetResult[]): string {
       'cpu vs ws',
       'thr vs sio',
       'cpu vs sio',
+      'cpu vs sio-poll',
       'load avg',
     ];
     const rows = results.map((r) => {
@@ -141,6 +142,7 @@ export function formatTable(results: TargetResult[]): string {
         ratio(r, 'ws', 'serverCpuUsPerMsg'),
         ratio(r, 'socketio', 'deliveredPerSec'),
         ratio(r, 'socketio', 'serverCpuUsPerMsg'),
+        ratio(r, 'socketio-polling', 'serverCpuUsPerMsg'),
         fmt(r.loadAvg1, 1),
       ];
     });
