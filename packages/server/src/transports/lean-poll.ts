@@ -27,6 +27,19 @@ const FIRST_PAGE = 64;
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/**
+ * A client that does not take its answer would keep it (up to maxBufferedBytes) in this process
+ * forever: cut it after SLOW_CONSUMER_GRACE_MS without progress. An answer the socket took whole (the
+ * usual case) has nothing left here to watch, and costs no timer.
+ */
+export function watchAnswer(response: ServerResponse): void {
+  if (response.writableLength === 0 || response.destroyed) return;
+  response.once(
+    'close',
+    watchStall(() => response.writableLength, response.destroy.bind(response)),
+  );
+}
+
 /** One poll or long-poll request, admitted: what the lean path and the full path both serve. */
 export interface PollRequest {
   readonly context: ServerContext;
@@ -307,13 +320,7 @@ export class LeanPoll implements Connection {
       ...this.#poll.cors,
       [Header.limits]: limitsHeader(this.#context, this.identity.expiresAt),
     });
-    // A client that does not take its answer would keep it (up to maxBufferedBytes) forever.
-    if (!response.writableFinished && !response.destroyed) {
-      response.once(
-        'close',
-        watchStall(() => response.writableLength, response.destroy.bind(response)),
-      );
-    }
+    watchAnswer(response);
   }
 
   readonly #onClose = this.#closed.bind(this);

@@ -4,10 +4,9 @@ import type { Identity } from '../auth.js';
 import { sendJson } from '../http/respond.js';
 import { type FrameSink, Session } from '../session.js';
 import { admit, start } from './admit.js';
-import { watchStall } from './backpressure.js';
 import type { Connection, ServerContext } from './context.js';
 import { disconnect } from './frames.js';
-import { LeanPoll, MAX_FRAMES, type PollRequest } from './lean-poll.js';
+import { LeanPoll, MAX_FRAMES, type PollRequest, watchAnswer } from './lean-poll.js';
 import { limitsHeader } from './size-limits.js';
 
 /**
@@ -170,14 +169,7 @@ class PollConnection implements FrameSink, Connection {
       ...this.#cors,
       [Header.limits]: limitsHeader(this.#context, this.session.identity.expiresAt),
     });
-    // A client that does not take its answer would keep it (up to maxBufferedBytes) forever.
-    const response = this.#response;
-    if (!response.writableFinished && !response.destroyed) {
-      response.once(
-        'close',
-        watchStall(() => response.writableLength, response.destroy.bind(response)),
-      );
-    }
+    watchAnswer(this.#response);
   }
 
   readonly #onClose = this.#handleClose.bind(this);
