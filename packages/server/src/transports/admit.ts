@@ -57,15 +57,27 @@ export async function admit(
       maxSubscriptions: context.limits.maxSubscriptions,
       patterns: options.patterns,
     });
-    const identity = await authenticateRequest(context, request, query);
+    // Without an authenticate hook there is nothing to wait for.
+    const identity =
+      context.authenticate === undefined ? ANONYMOUS : await authenticateRequest(context, request, query);
     const denied = new Map<string, TidingsError>();
-    await Promise.all(
-      parsed.channels.map((channel) =>
-        authorizeSubscribe(context.hooks, identity, channel).catch((error: unknown) => {
-          denied.set(channel, toTidingsError(error));
-        }),
-      ),
-    );
+    if (parsed.channels.length === 1) {
+      // The common case, without a promise per channel.
+      const channel = parsed.channels[0];
+      try {
+        await authorizeSubscribe(context.hooks, identity, channel);
+      } catch (error) {
+        denied.set(channel, toTidingsError(error));
+      }
+    } else {
+      await Promise.all(
+        parsed.channels.map((channel) =>
+          authorizeSubscribe(context.hooks, identity, channel).catch((error: unknown) => {
+            denied.set(channel, toTidingsError(error));
+          }),
+        ),
+      );
+    }
     const allowed = parsed.channels.filter((channel) => !denied.has(channel));
     if (allowed.length === 0) throw denied.values().next().value;
     if (context.closing) throw shuttingDown();
