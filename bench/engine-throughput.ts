@@ -216,7 +216,8 @@ async function natsCells(shape: number, id: string): Promise<{ raw: Cell; hub: C
   // The engine creates its stream; the raw client publishes into it, to subjects the hub does not use.
   const engine = await NatsEngine.connect({ servers: NATS_URL, stream, subjectPrefix });
   const hub = createHub({ engine });
-  const nc = await natsConnect({ servers: NATS_URL });
+  // The engine's own connection option: without it every request builds two Errors for their stacks.
+  const nc = await natsConnect({ servers: NATS_URL, noAsyncTraces: true });
   const js = jetstream(nc);
   const rawSubjects = Array.from({ length: shape }, (_, c) => `${subjectPrefix}.raw.c${c}`);
   const epoch = randomBytes(8).toString('base64url');
