@@ -56,7 +56,8 @@ const MAX_CACHED_HEADS = 10_000;
 // stream can still be told its position. Oldest dropped first past this many.
 const MAX_REMEMBERED_KEYS = 10_000;
 // Most publishes one round sends before its first acknowledgement (see AppendRound). The engine halves
-// its cap whenever another writer's message breaks a round's chain, and doubles it after a clean round.
+// its cap whenever another writer's message breaks a round's chain or a round takes over a quarter of
+// the request timeout to store, and doubles it after a clean, quick round.
 const MAX_ROUND = 1_000;
 // A header value cannot exceed any real stream sequence, so the append is always rejected unless
 // the server answers it from the duplicate window first.
@@ -364,6 +365,7 @@ export class NatsEngine implements Engine {
     const first = entries[0] as RoundEntry;
     const head = this.#heads.get(channel) ?? (await this.#head(c, channel, first.request.policy));
     const ts = Date.now();
+    const startedAt = performance.now();
     const sent: Promise<Settled>[] = [];
     let previous = '';
     entries.forEach((entry, i) => {
@@ -390,6 +392,9 @@ export class NatsEngine implements Engine {
       previous = msgId ?? '';
     });
     const settled = await Promise.all(sent);
+    // Every append of a round runs against the request timeout from the moment the round goes out, so
+    // a round the stream takes long to store shrinks the next ones before their last appends time out.
+    const slow = performance.now() - startedAt > this.#options.requestTimeoutMs / 4;
     const retry: RoundEntry[] = [];
     let stored: Head | undefined;
     let clean = true;
@@ -425,15 +430,12 @@ export class NatsEngine implements Engine {
       }
       entry.resolve(result);
     }
-    if (clean && stored !== undefined) {
-      this.#remember(channel, stored);
-      this.#roundCap = Math.min(MAX_ROUND, this.#roundCap * 2);
-    } else {
-      // Whatever happened, the next append reads where the channel stands.
-      this.#heads.delete(channel);
-      // Another writer's message came between two of ours: chains this long keep breaking.
-      if (broken) this.#roundCap = Math.max(1, Math.floor(this.#roundCap / 2));
-    }
+    if (clean && stored !== undefined) this.#remember(channel, stored);
+    // Whatever happened otherwise, the next append reads where the channel stands.
+    else this.#heads.delete(channel);
+    // Broken: another writer's message came between two of ours, and chains this long keep breaking.
+    if (broken || slow) this.#roundCap = Math.max(1, Math.floor(this.#roundCap / 2));
+    else if (clean) this.#roundCap = Math.min(MAX_ROUND, this.#roundCap * 2);
     return retry;
   }
 
