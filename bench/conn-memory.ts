@@ -1,0 +1,172 @@
+import { fork } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { writeHeapSnapshot } from 'node:v8';
+import { findTarget } from './targets/index.js';
+import type { BenchClient, BenchServer } from './targets/target.js';
+
+/**
+ * What one idle connection holds on the server, by heap-snapshot diff:
+ *
+ *   node --conditions=@tidings/source --import tsx bench/conn-memory.ts --target tidings-ws --subs 2000
+ *
+ * The target's server runs in a child process (as in the bench). This process opens `--warm`
+ * connections (so lazily built shared state is in the baseline), snapshots the server's heap, opens
+ * `--subs` more, snapshots again, and prints per connection what was added, grouped by constructor
+ * (objects), function name (closures) or V8's own name (arrays, strings, system objects).
+ */
+
+interface FromChild {
+  type: 'listening' | 'snapshot';
+  port?: number;
+  path?: string;
+  heapUsed?: number;
+  rss?: number;
+}
+
+type ToChild = { type: 'start'; target: string } | { type: 'snapshot'; path: string } | { type: 'close' };
+
+// ---- server side ----------------------------------------------------------------------------------
+
+async function serve(): Promise<void> {
+  let server: BenchServer | undefined;
+  process.on('disconnect', () => process.exit(1));
+  process.on('message', async (message: ToChild) => {
+    if (message.type === 'start') {
+      server = await (await findTarget(message.target).server())();
+      process.send?.({ type: 'listening', port: server.port } satisfies FromChild);
+    } else if (message.type === 'snapshot') {
+      const gc = (globalThis as { gc?: () => void }).gc;
+      gc?.();
+      gc?.();
+      writeHeapSnapshot(message.path);
+      const { heapUsed, rss } = process.memoryUsage();
+      process.send?.({ type: 'snapshot', path: message.path, heapUsed, rss } satisfies FromChild);
+    } else {
+      await server?.close();
+      process.exit(0);
+    }
+  });
+}
+
+// ---- snapshot parsing -----------------------------------------------------------------------------
+
+interface Snapshot {
+  snapshot: { meta: { node_fields: string[]; node_types: [string[], ...unknown[]] } };
+  nodes: number[];
+  strings: string[];
+}
+
+interface Group {
+  count: number;
+  bytes: number;
+}
+
+/** Self sizes of the heap's nodes, grouped by kind and name. */
+function groups(path: string): Map<string, Group> {
+  const data = JSON.parse(readFileSync(path, 'utf8')) as Snapshot;
+  const fields = data.snapshot.meta.node_fields;
+  const types = data.snapshot.meta.node_types[0];
+  const width = fields.length;
+  const typeAt = fields.indexOf('type');
+  const nameAt = fields.indexOf('name');
+  const sizeAt = fields.indexOf('self_size');
+  const out = new Map<string, Group>();
+  const { nodes, strings } = data;
+  for (let i = 0; i < nodes.length; i += width) {
+    const type = types[nodes[i + typeAt]];
+    let name = strings[nodes[i + nameAt]];
+    // Strings and numbers by kind, not by content (the content is mostly unique).
+    if (type === 'string' || type === 'concatenated string' || type === 'sliced string') name = '';
+    else if (type === 'number' || type === 'code') name = '';
+    else if (name.length > 60) name = `${name.slice(0, 57)}...`;
+    const key = `${type}\t${name}`;
+    const group = out.get(key) ?? { count: 0, bytes: 0 };
+    group.count++;
+    group.bytes += nodes[i + sizeAt];
+    out.set(key, group);
+  }
+  return out;
+}
+
+// ---- orchestration --------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      target: { type: 'string', default: 'tidings-ws' },
+      subs: { type: 'string', default: '2000' },
+      warm: { type: 'string', default: '100' },
+      top: { type: 'string', default: '40' },
+    },
+  });
+  const target = findTarget(values.target);
+  const subs = Number(values.subs);
+  const warm = Number(values.warm);
+  const child = fork(fileURLToPath(import.meta.url), ['--serve'], {
+    execArgv: ['--conditions=@tidings/source', '--import', 'tsx', '--expose-gc'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const replies: ((message: FromChild) => void)[] = [];
+  child.on('message', (message: FromChild) => replies.shift()?.(message));
+  const ask = (message: ToChild) =>
+    new Promise<FromChild>((resolve) => {
+      replies.push(resolve);
+      child.send(message);
+    });
+  const connect = await target.client();
+  const { port } = await ask({ type: 'start', target: target.name });
+  const clients: BenchClient[] = [];
+  const open = async (count: number) => {
+    for (let from = 0; from < count; from += 100) {
+      const batch: Promise<BenchClient>[] = [];
+      for (let i = from; i < Math.min(count, from + 100); i++) {
+        batch.push(
+          connect({ port: port as number, channel: 'bench', onMessage: () => {}, onClose: () => {} }),
+        );
+      }
+      clients.push(...(await Promise.all(batch)));
+    }
+    // HTTP transports answer 200 before the subscription has started: let them settle.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+  };
+  const dir = tmpdir();
+  const before = join(dir, `conn-memory-${process.pid}-before.heapsnapshot`);
+  const after = join(dir, `conn-memory-${process.pid}-after.heapsnapshot`);
+  await open(warm);
+  const a = await ask({ type: 'snapshot', path: before });
+  await open(subs);
+  const b = await ask({ type: 'snapshot', path: after });
+  for (const client of clients) client.close();
+  child.send({ type: 'close' } satisfies ToChild);
+
+  const ga = groups(before);
+  const gb = groups(after);
+  rmSync(before);
+  rmSync(after);
+  const rows: { key: string; count: number; bytes: number }[] = [];
+  for (const [key, group] of gb) {
+    const old = ga.get(key) ?? { count: 0, bytes: 0 };
+    const count = (group.count - old.count) / subs;
+    const bytes = (group.bytes - old.bytes) / subs;
+    if (Math.abs(bytes) >= 1 || Math.abs(count) >= 0.05) rows.push({ key, count, bytes });
+  }
+  rows.sort((x, y) => y.bytes - x.bytes);
+  const total = rows.reduce((sum, r) => sum + r.bytes, 0);
+  const kb = (n: number) => (n / 1024).toFixed(2);
+  console.log(
+    `${target.name}: ${subs} connections (after ${warm} warm-up). Per connection: snapshot ${total.toFixed(0)} B, ` +
+      `heapUsed ${kb(((b.heapUsed as number) - (a.heapUsed as number)) / subs)} KB, ` +
+      `rss ${kb(((b.rss as number) - (a.rss as number)) / subs)} KB`,
+  );
+  console.log('bytes/conn\tobjs/conn\ttype\tname');
+  for (const r of rows.slice(0, Number(values.top))) {
+    console.log(`${r.bytes.toFixed(1)}\t${r.count.toFixed(2)}\t${r.key}`);
+  }
+}
+
+if (process.argv.includes('--serve')) await serve();
+else await main();
