@@ -55,14 +55,28 @@ async function serve(): Promise<void> {
 // ---- snapshot parsing -----------------------------------------------------------------------------
 
 interface Snapshot {
-  snapshot: { meta: { node_fields: string[]; node_types: [string[], ...unknown[]] } };
+  snapshot: {
+    meta: {
+      node_fields: string[];
+      node_types: [string[], ...unknown[]];
+      edge_fields: string[];
+      edge_types: [string[], ...unknown[]];
+    };
+  };
   nodes: number[];
+  edges: number[];
   strings: string[];
 }
 
 interface Group {
   count: number;
   bytes: number;
+}
+
+/** The row a node counts in: strings and numbers by kind, not by content (mostly unique). */
+function keyOf(type: string, name: string): string {
+  if (/string|number|code/.test(type)) return `${type}\t`;
+  return `${type}\t${name.length > 60 ? `${name.slice(0, 57)}...` : name}`;
 }
 
 /** Self sizes of the heap's nodes, grouped by kind and name. */
@@ -77,17 +91,48 @@ function groups(path: string): Map<string, Group> {
   const out = new Map<string, Group>();
   const { nodes, strings } = data;
   for (let i = 0; i < nodes.length; i += width) {
-    const type = types[nodes[i + typeAt]];
-    let name = strings[nodes[i + nameAt]];
-    // Strings and numbers by kind, not by content (the content is mostly unique).
-    if (type === 'string' || type === 'concatenated string' || type === 'sliced string') name = '';
-    else if (type === 'number' || type === 'code') name = '';
-    else if (name.length > 60) name = `${name.slice(0, 57)}...`;
-    const key = `${type}\t${name}`;
+    const key = keyOf(types[nodes[i + typeAt]], strings[nodes[i + nameAt]]);
     const group = out.get(key) ?? { count: 0, bytes: 0 };
     group.count++;
     group.bytes += nodes[i + sizeAt];
     out.set(key, group);
+  }
+  return out;
+}
+
+/**
+ * For nodes of `wanted` (`type\tname`, as printed) that are not in `before`: who holds them, as
+ * `edge <- holder type/name`, counted, so a row of the table can be traced to the code that keeps it.
+ */
+function holders(beforePath: string, afterPath: string, wanted: string): Map<string, number> {
+  const idsOf = (data: Snapshot) => {
+    const fields = data.snapshot.meta.node_fields;
+    const ids = new Set<number>();
+    for (let i = fields.indexOf('id'); i < data.nodes.length; i += fields.length) ids.add(data.nodes[i]);
+    return ids;
+  };
+  const old = idsOf(JSON.parse(readFileSync(beforePath, 'utf8')) as Snapshot);
+  const data = JSON.parse(readFileSync(afterPath, 'utf8')) as Snapshot;
+  const { node_fields: nf, node_types, edge_fields: ef, edge_types } = data.snapshot.meta;
+  const [types, edgeTypes] = [node_types[0], edge_types[0]];
+  const width = nf.length;
+  const [typeAt, nameAt, idAt, countAt] = ['type', 'name', 'id', 'edge_count'].map((f) => nf.indexOf(f));
+  const [eTypeAt, eNameAt, eToAt] = ['type', 'name_or_index', 'to_node'].map((f) => ef.indexOf(f));
+  const { nodes, edges, strings } = data;
+  const label = (i: number) => keyOf(types[nodes[i + typeAt]], strings[nodes[i + nameAt]]);
+  const out = new Map<string, number>();
+  let edge = 0;
+  for (let i = 0; i < nodes.length; i += width) {
+    const count = nodes[i + countAt];
+    for (let e = 0; e < count; e++, edge += ef.length) {
+      const to = edges[edge + eToAt];
+      if (label(to) !== wanted || old.has(nodes[to + idAt])) continue;
+      const kind = edgeTypes[edges[edge + eTypeAt]];
+      if (kind === 'weak') continue;
+      const name = kind === 'element' || kind === 'hidden' ? '[]' : strings[edges[edge + eNameAt]];
+      const key = `.${name} <- ${label(i).replace('\t', ' ')}`;
+      out.set(key, (out.get(key) ?? 0) + 1);
+    }
   }
   return out;
 }
@@ -101,6 +146,8 @@ async function main(): Promise<void> {
       subs: { type: 'string', default: '2000' },
       warm: { type: 'string', default: '100' },
       top: { type: 'string', default: '40' },
+      // "object\tObject": who holds the new nodes of that row (type, a tab, name).
+      why: { type: 'string', multiple: true, default: [] },
     },
   });
   const target = findTarget(values.target);
@@ -145,6 +192,11 @@ async function main(): Promise<void> {
 
   const ga = groups(before);
   const gb = groups(after);
+  for (const wanted of values.why) {
+    const found = [...holders(before, after, wanted.replace('/', '\t'))].sort((x, y) => y[1] - x[1]);
+    console.log(`held: ${wanted}`);
+    for (const [key, n] of found.slice(0, 12)) console.log(`  ${(n / subs).toFixed(2)}/conn  ${key}`);
+  }
   rmSync(before);
   rmSync(after);
   const rows: { key: string; count: number; bytes: number }[] = [];
