@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { writeHeapSnapshot } from 'node:v8';
+import { benchData, padding } from './lib/payload.js';
 import { findTarget } from './targets/index.js';
 import type { BenchClient, BenchServer } from './targets/target.js';
 
@@ -14,20 +15,26 @@ import type { BenchClient, BenchServer } from './targets/target.js';
  *   node --conditions=@tidings/source --import tsx bench/conn-memory.ts --target tidings-ws --subs 2000
  *
  * The target's server runs in a child process (as in the bench). This process opens `--warm`
- * connections (so lazily built shared state is in the baseline), snapshots the server's heap, opens
- * `--subs` more, snapshots again, and prints per connection what was added, grouped by constructor
- * (objects), function name (closures) or V8's own name (arrays, strings, system objects).
+ * connections (so lazily built shared state is in the baseline), has the server publish one message
+ * (as the bench's priming does), snapshots the server's heap, opens `--subs` more, publishes again,
+ * snapshots again, and prints per connection what was added, grouped by constructor (objects),
+ * function name (closures) or V8's own name (arrays, strings, system objects). `--why 'object/Object'`
+ * says who holds the new nodes of a row. The snapshots go to the temp directory and are removed.
  */
 
 interface FromChild {
-  type: 'listening' | 'snapshot';
+  type: 'listening' | 'published' | 'snapshot';
   port?: number;
   path?: string;
   heapUsed?: number;
   rss?: number;
 }
 
-type ToChild = { type: 'start'; target: string } | { type: 'snapshot'; path: string } | { type: 'close' };
+type ToChild =
+  | { type: 'start'; target: string }
+  | { type: 'publish' }
+  | { type: 'snapshot'; path: string }
+  | { type: 'close' };
 
 // ---- server side ----------------------------------------------------------------------------------
 
@@ -38,6 +45,10 @@ async function serve(): Promise<void> {
     if (message.type === 'start') {
       server = await (await findTarget(message.target).server())();
       process.send?.({ type: 'listening', port: server.port } satisfies FromChild);
+    } else if (message.type === 'publish') {
+      // As the bench's priming does: afterwards each connection's position is the message's, shared.
+      await server?.publish('bench', benchData(0, padding(100)));
+      process.send?.({ type: 'published' } satisfies FromChild);
     } else if (message.type === 'snapshot') {
       const gc = (globalThis as { gc?: () => void }).gc;
       gc?.();
@@ -183,9 +194,14 @@ async function main(): Promise<void> {
   const dir = tmpdir();
   const before = join(dir, `conn-memory-${process.pid}-before.heapsnapshot`);
   const after = join(dir, `conn-memory-${process.pid}-after.heapsnapshot`);
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 500));
   await open(warm);
+  await ask({ type: 'publish' });
+  await settle();
   const a = await ask({ type: 'snapshot', path: before });
   await open(subs);
+  await ask({ type: 'publish' });
+  await settle();
   const b = await ask({ type: 'snapshot', path: after });
   for (const client of clients) client.close();
   child.send({ type: 'close' } satisfies ToChild);
