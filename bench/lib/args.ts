@@ -4,7 +4,8 @@ import { defaultResultsFile } from './results-file.js';
 
 export const USAGE = `Usage: npm run bench -- [options]
 
-  --scenario NAME     fanout | channels | idle | reconnect | redis        (default fanout)
+  --scenario NAME     fanout | channels | idle | reconnect | broadcast | redis
+                                                                          (default fanout)
   --subs N[,N…]       subscribers; a list runs a sweep                    (default 100)
   --rate R[,R…]       messages/s over all channels, 0 = max               (default 50)
   --seconds S         publishing (or idle) time per run                   (default 10)
@@ -16,6 +17,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --drain S           longest wait for deliveries after publishing ends   (default 5)
   --window D          deliveries in flight at rate 0                      (default 50000)
   --connect-batch B   connections opened concurrently                     (default 100)
+  --repeats N         broadcast: messages, each timed to its last subscriber (default 10)
   --out FILE          append JSON lines here        (default bench/results/<date>.jsonl)
   --no-save           do not append results to a file
 `;
@@ -50,6 +52,7 @@ export function parseBenchArgs(argv: string[], print: (text: string) => void): B
       drain: { type: 'string', default: '5' },
       window: { type: 'string', default: '50000' },
       'connect-batch': { type: 'string', default: '100' },
+      repeats: { type: 'string' },
       out: { type: 'string' },
       'no-save': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -76,6 +79,7 @@ export function parseBenchArgs(argv: string[], print: (text: string) => void): B
     drainMs: positive(values.drain, 'drain') * 1000,
     window: positive(values.window, 'window'),
     connectBatch: Math.floor(positive(values['connect-batch'], 'connect-batch')),
+    repeats: values.repeats === undefined ? undefined : Math.floor(positive(values.repeats, 'repeats')),
     resultsFile: values['no-save'] ? null : (values.out ?? defaultResultsFile()),
     print,
   };

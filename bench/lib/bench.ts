@@ -22,6 +22,8 @@ export interface BenchOptions {
   drainMs: number;
   window: number;
   connectBatch: number;
+  /** Broadcast scenario: messages timed (default DEFAULT_REPEATS). */
+  repeats?: number;
   /** Test hook: lose every k-th message on purpose (see PublishPlan.dropEvery). */
   dropEvery?: number;
   /** Where to append JSON lines; null = nowhere. */
@@ -57,12 +59,22 @@ export async function runBench(options: BenchOptions): Promise<TargetResult[]> {
 
   for (const subs of options.subs) {
     for (const rate of options.rates) {
-      const scenario = build({ subs, rate, seconds: options.seconds, channels: options.channels });
+      const scenario = build({
+        subs,
+        rate,
+        seconds: options.seconds,
+        channels: options.channels,
+        repeats: options.repeats,
+      });
       const perProcess = Math.ceil(subs / Math.max(1, options.loadProcs));
       if (perProcess + 100 > limit) {
         throw new Error(
           `ulimit -n is ${limit}: too low for ${perProcess} connections per process (raise it or add --load-procs)`,
         );
+      }
+      // The server process holds every connection: more load processes do not help it.
+      if (subs + 100 > limit) {
+        throw new Error(`ulimit -n is ${limit}: too low for a server holding ${subs} connections (raise it)`);
       }
       const runOptions: RunOptions = {
         runId: new Date().toISOString(),

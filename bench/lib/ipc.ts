@@ -33,6 +33,8 @@ export type ToServer =
   | { type: 'run'; plan: PublishPlan }
   /** Deliveries received so far by all subscribers: the publisher's credit at rate 0. */
   | { type: 'credit'; delivered: number }
+  /** Broadcast scenario: publish message `n` once to `channel`, now. */
+  | { type: 'broadcast'; channel: string; n: number; payloadBytes: number }
   | { type: 'close' };
 
 export interface Published {
@@ -61,6 +63,8 @@ export interface LoadConfig {
   count: number;
   connectBatch: number;
   connectTimeoutMs: number;
+  /** Broadcast scenario: record when each message was sent and when its last copy here arrived. */
+  broadcast?: boolean;
 }
 
 export interface LoadReport {
@@ -81,6 +85,8 @@ export interface LoadReport {
   rss: number;
   /** Reconnect scenario: per subscriber, ms from the drop (−1 = never). */
   reconnect?: ReconnectReport;
+  /** Broadcast scenario: per message n (index n − 1), its `sent` and the arrival of its last copy here (0 = none). */
+  broadcast?: { sent: number[]; lastAt: number[] };
 }
 
 export interface ReconnectReport {

@@ -36,6 +36,7 @@ export interface TargetResult {
   loadCpuPct?: number;
   idle?: { rssPerConnKb: number; heapPerConnKb: number; serverCpuPct: number };
   reconnect?: ReconnectFigures;
+  broadcast?: BroadcastFigures;
   /** This target's figures divided by the same figures of `ws` / `socketio` in the same run. */
   ratios?: Record<string, Ratios>;
   problems?: string[];
@@ -59,6 +60,15 @@ export interface ReconnectFigures {
   serverCpuPct: number;
 }
 
+/** Broadcast scenario: each message published alone, timed until its last subscriber had it. */
+export interface BroadcastFigures {
+  repeats: number;
+  /** Publish → the last subscriber received it, ms, over the repeats. */
+  lastMs: { p50: number; max: number; min: number };
+  /** Server CPU time over the window ÷ broadcasts, ms (includes the idle pauses between them). */
+  serverCpuMsPerBroadcast: number;
+}
+
 export interface Ratios {
   deliveredPerSec?: number;
   serverCpuUsPerMsg?: number;
@@ -66,6 +76,7 @@ export interface Ratios {
   serverRssMb?: number;
   rssPerConnKb?: number;
   heapPerConnKb?: number;
+  broadcastMs?: number;
 }
 
 export interface Machine {
@@ -99,6 +110,7 @@ export function addRatios(results: TargetResult[]): void {
         serverRssMb: ratio(r.serverRssMb, b.serverRssMb),
         rssPerConnKb: ratio(r.idle?.rssPerConnKb, b.idle?.rssPerConnKb),
         heapPerConnKb: ratio(r.idle?.heapPerConnKb, b.idle?.heapPerConnKb),
+        broadcastMs: ratio(r.broadcast?.lastMs.p50, b.broadcast?.lastMs.p50),
       };
     }
   }

@@ -25,7 +25,9 @@ export function formatTable(results: TargetResult[]): string {
     `${first.scenario}: ${first.subs} subscribers, ${first.channels} channel(s), ` +
     (first.scenario === 'idle'
       ? `${first.seconds} s idle`
-      : `rate ${first.rate === 0 ? 'max' : `${first.rate} msg/s`}, ${first.seconds} s`) +
+      : first.scenario === 'broadcast'
+        ? 'one message at a time, each timed to its last subscriber'
+        : `rate ${first.rate === 0 ? 'max' : `${first.rate} msg/s`}, ${first.seconds} s`) +
     `, ${first.loadProcs} load process(es)`;
   const notes: string[] = [];
   const status = (r: TargetResult) => {
@@ -74,6 +76,42 @@ export function formatTable(results: TargetResult[]): string {
         fmt(x?.serverCpuMs, 0),
         fmt(x?.serverCpuPct, 0),
         r.status === 'ok' ? fmt(r.latencyMs?.p99, 2) : '-',
+        fmt(r.loadAvg1, 1),
+      ];
+    });
+    table = render(header, rows);
+  } else if (first.scenario === 'broadcast') {
+    const header = [
+      'target',
+      'status',
+      'conn ms',
+      'broadcasts',
+      'to last p50 ms',
+      'to last min ms',
+      'to last max ms',
+      'delivery p50 ms',
+      'delivery p99 ms',
+      'srv CPU ms/bcast',
+      'srv RSS MB',
+      'p50 vs ws',
+      'load avg',
+    ];
+    const rows = results.map((r) => {
+      const ok = r.status === 'ok';
+      const b = r.broadcast;
+      return [
+        r.target,
+        status(r),
+        fmt(r.connectMs),
+        fmt(b?.repeats),
+        ok ? fmt(b?.lastMs.p50, 1) : '-',
+        ok ? fmt(b?.lastMs.min, 1) : '-',
+        ok ? fmt(b?.lastMs.max, 1) : '-',
+        ok ? fmt(r.latencyMs?.p50, 1) : '-',
+        ok ? fmt(r.latencyMs?.p99, 1) : '-',
+        ok ? fmt(b?.serverCpuMsPerBroadcast, 1) : '-',
+        fmt(r.serverRssMb, 1),
+        ratio(r, 'ws', 'broadcastMs'),
         fmt(r.loadAvg1, 1),
       ];
     });

@@ -63,6 +63,12 @@ async function handle(message: ToServer): Promise<void> {
     case 'credit':
       publisher?.setCredit(message.delivered);
       break;
+    case 'broadcast':
+      if (!server) throw new Error('broadcast before start');
+      Promise.resolve(
+        server.publish(message.channel, benchData(message.n, padding(message.payloadBytes))),
+      ).catch((error: Error) => send({ type: 'failed', reason: `broadcast ${message.n}: ${error.message}` }));
+      break;
     case 'close':
       await server?.close();
       process.exit(0);

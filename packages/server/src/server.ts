@@ -123,6 +123,8 @@ class Server implements TidingsServer, ServerContext {
   closing = false;
   readonly #presence: ((channel: string) => boolean)[];
   readonly #trustProxy: TrustProxy | undefined;
+  #lastAddress = '';
+  #lastAddressKey = '';
 
   readonly #path: string;
   readonly #websocket: WebSocketTransport;
@@ -226,7 +228,13 @@ class Server implements TidingsServer, ServerContext {
 
   clientKey(identity: Identity, request: IncomingMessage): string {
     if (!identity.anonymous) return `user:${identity.id}`;
-    return `address:${addressKey(clientAddress(request, this.#trustProxy))}`;
+    const address = addressKey(clientAddress(request, this.#trustProxy));
+    // Each session keeps its key: clients behind one address (a proxy, a NAT) share one string.
+    if (address !== this.#lastAddress) {
+      this.#lastAddress = address;
+      this.#lastAddressKey = `address:${address}`;
+    }
+    return this.#lastAddressKey;
   }
 
   hasPresence(channel: string): boolean {

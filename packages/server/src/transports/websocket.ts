@@ -23,6 +23,15 @@ const HARD_CAP_FACTOR = 4;
 
 const noop = () => {};
 
+/**
+ * The `ws` socket of a Tidings connection, pointing back at it: the socket's listeners are then
+ * functions shared by every connection (they find theirs through `this`), where a bound function per
+ * connection and event cost ~50 bytes each.
+ */
+class TidingsWebSocket extends WebSocket {
+  connection: WebSocketConnection | undefined = undefined;
+}
+
 /** `GET <mount>/ws`: the WebSocket transport. */
 export class WebSocketTransport {
   readonly #context: ServerContext;
@@ -34,6 +43,7 @@ export class WebSocketTransport {
       noServer: true,
       clientTracking: false,
       perMessageDeflate: false,
+      WebSocket: TidingsWebSocket,
       maxPayload: HARD_CAP_FACTOR * context.limits.maxFrameBytes,
     });
   }
@@ -80,7 +90,7 @@ export class WebSocketTransport {
             ws,
             new TidingsError(ErrorCode.tooManyConnections, 'too many connections for this identity'),
           );
-        } else new WebSocketConnection(context, ws, socket, request, identity);
+        } else new WebSocketConnection(context, ws as TidingsWebSocket, socket, request, identity);
       });
     }, refuse);
   }
@@ -106,12 +116,15 @@ function closeSoon(ws: WebSocket, code: number, reason: string): NodeJS.Timeout 
  * corked for the rest of the event-loop turn (`ws` is used for the handshake, parsing, pings and close).
  */
 class WebSocketConnection implements FrameSink, Connection, Flushable {
-  readonly transport = TransportName.websocket;
+  // Getters, not fields: every field is 8 bytes on every connection.
+  get transport(): TransportName {
+    return TransportName.websocket;
+  }
+
   readonly session: Session;
   readonly #context: ServerContext;
-  readonly #ws: WebSocket;
+  readonly #ws: TidingsWebSocket;
   readonly #socket: Duplex;
-  readonly #maxFrameBytes: number;
   readonly #maxBufferedBytes: number;
   #corked = false;
   /** What the client had not taken at the last flush. */
@@ -124,7 +137,7 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
 
   constructor(
     context: ServerContext,
-    ws: WebSocket,
+    ws: TidingsWebSocket,
     socket: Duplex,
     request: IncomingMessage,
     identity: Identity,
@@ -132,13 +145,14 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
     this.#context = context;
     this.#ws = ws;
     this.#socket = socket;
-    this.#maxFrameBytes = context.limits.maxFrameBytes;
     this.#maxBufferedBytes = context.limits.maxBufferedBytes;
     this.session = new Session(context, { request, identity, sink: this });
-    ws.on('message', this.#onMessage);
-    ws.on('pong', this.#onPong);
+    ws.connection = this;
+    ws.on('message', WebSocketConnection.#onMessage);
+    ws.on('pong', WebSocketConnection.#onPong);
     ws.on('error', noop);
-    ws.once('close', this.#onClose);
+    // `on`, not `once`: `ws` emits 'close' once, and `once` would wrap the listener per connection.
+    ws.on('close', WebSocketConnection.#onClose);
     context.open(this);
     this.send(welcome(this.session.id, context.heartbeatMs, sizeLimits(context), identity.expiresAt), false);
   }
@@ -200,7 +214,13 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
     this.#ws.terminate();
   }
 
-  readonly #onMessage = this.#handleMessage.bind(this);
+  // `this` is the socket: a TidingsWebSocket, which `ws`'s listener types do not know.
+  static #onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+    // biome-ignore lint/complexity/noThisInStatic lint/complexity/noUselessThisAlias: `this` is the socket, not the class
+    const ws: WebSocket = this;
+    const connection = (ws as TidingsWebSocket).connection;
+    if (connection !== undefined) connection.#handleMessage(data, isBinary);
+  }
 
   #handleMessage(data: RawData, isBinary: boolean): void {
     this.#unanswered = 0;
@@ -210,8 +230,8 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
       session.fail(new TidingsError(ErrorCode.malformedFrame, 'frames are JSON text, not binary'));
       return;
     }
-    if (bytes.length > this.#maxFrameBytes) {
-      const limit = this.#maxFrameBytes;
+    const limit = this.#context.limits.maxFrameBytes;
+    if (bytes.length > limit) {
       session.fail(
         new TidingsError(
           ErrorCode.frameTooLarge,
@@ -239,13 +259,19 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
     }
   }
 
-  readonly #onPong = this.#handlePong.bind(this);
-
-  #handlePong(): void {
-    this.#unanswered = 0;
+  static #onPong(this: WebSocket): void {
+    // biome-ignore lint/complexity/noThisInStatic lint/complexity/noUselessThisAlias: `this` is the socket, not the class
+    const ws: WebSocket = this;
+    const connection = (ws as TidingsWebSocket).connection;
+    if (connection !== undefined) connection.#unanswered = 0;
   }
 
-  readonly #onClose = this.#handleClose.bind(this);
+  static #onClose(this: WebSocket): void {
+    // biome-ignore lint/complexity/noThisInStatic lint/complexity/noUselessThisAlias: `this` is the socket, not the class
+    const ws: WebSocket = this;
+    const connection = (ws as TidingsWebSocket).connection;
+    if (connection !== undefined) connection.#handleClose();
+  }
 
   #handleClose(): void {
     this.session.close();
