@@ -17,6 +17,8 @@ export interface RunOptions {
   connectBatch: number;
   /** See PublishPlan.dropEvery: only for testing that losses are caught. */
   dropEvery?: number;
+  /** Tidings targets: the server's `writeDelayMs` (unset: its default). */
+  writeDelayMs?: number;
 }
 
 const SERVER_SCRIPT = new URL('../procs/server-proc.ts', import.meta.url);
@@ -68,6 +70,7 @@ export async function runTarget(
     seconds: scenario.seconds,
     loadProcs: Math.min(options.loadProcs, scenario.subs),
     payloadBytes: options.payloadBytes,
+    ...(target.tidings && options.writeDelayMs !== undefined && { writeDelayMs: options.writeDelayMs }),
   };
   if (scenario.tidingsOnly && !target.tidings)
     return { ...base, status: 'skipped', reason: 'Tidings-only scenario' };
@@ -136,7 +139,7 @@ async function measure(
     });
 
   const started = await server.request(
-    { type: 'start', target: target.name },
+    { type: 'start', target: target.name, writeDelayMs: base.writeDelayMs },
     ['listening', 'unavailable'],
     20_000,
   );
@@ -376,10 +379,17 @@ function summarize(base: TargetResult, scenario: Scenario, m: Measured): TargetR
       mean: round(latency.sumUs / latency.count / 1000, 3),
     },
     serverCpuUsPerMsg: round(serverCpuUs / expected, 3),
+    serverWritesPerMsg: perDelivery(m.before.syscw, m.after.syscw, expected),
+    serverReadsPerMsg: perDelivery(m.before.syscr, m.after.syscr, expected),
     serverCpuPct: round((serverCpuUs / (windowMs * 1000)) * 100, 1),
     loadCpuPct,
     reconnect: reconnect?.figures,
   };
+}
+
+/** A counter's growth over the window ÷ deliveries; undefined where the counter is not available. */
+function perDelivery(before: number | undefined, after: number | undefined, deliveries: number) {
+  return before === undefined || after === undefined ? undefined : round((after - before) / deliveries, 3);
 }
 
 const quantile = (sorted: number[], q: number) =>

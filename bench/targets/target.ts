@@ -8,7 +8,13 @@ export interface BenchServer {
   close(): Promise<void>;
 }
 
-export type StartServer = () => Promise<BenchServer>;
+/** Server settings a run sweeps over. A setting a target does not have is ignored. */
+export interface ServerOptions {
+  /** The Tidings server's `writeDelayMs`; unset = its default. */
+  writeDelayMs?: number;
+}
+
+export type StartServer = (options: ServerOptions) => Promise<BenchServer>;
 
 /** Called by a subscriber for each message it receives. */
 export type Sink = (n: number, sent: number) => void;

@@ -6,7 +6,7 @@ import { type FrameSink, Session } from '../session.js';
 import { admit, start } from './admit.js';
 import { destroyUnlessClosed, drained } from './backpressure.js';
 import type { Connection, ServerContext } from './context.js';
-import { type Flushable, flushSoon } from './flush.js';
+import type { Flushable } from './flush.js';
 import { disconnect, PING_FRAME, welcome } from './frames.js';
 import { sizeLimits } from './size-limits.js';
 
@@ -78,13 +78,15 @@ class StreamConnection implements FrameSink, Connection, Flushable {
 
   send(frame: string, moved: boolean): void {
     if (this.#ended) return;
+    const writes = this.#context.writes;
     if (!this.#corked) {
       this.#corked = true;
       this.#response.cork();
-      flushSoon(this);
+      writes.schedule(this);
     }
     this.#response.write(this.#format.encode(frame, moved, this.session));
     this.#quiet = 0;
+    if (this.#response.writableLength >= writes.maxHeldBytes) this.flush();
   }
 
   flush(): void {

@@ -8,7 +8,7 @@ import { type FrameSink, Session } from '../session.js';
 import { authenticateRequest, shuttingDown } from './admit.js';
 import { CLOSE_GRACE_MS, drained } from './backpressure.js';
 import type { Connection, ServerContext } from './context.js';
-import { type Flushable, flushSoon } from './flush.js';
+import type { Flushable } from './flush.js';
 import { disconnect, PING_FRAME, toTidingsError, welcome } from './frames.js';
 import { leadingRequestId } from './leading-id.js';
 import { sizeLimits } from './size-limits.js';
@@ -103,7 +103,8 @@ function closeSoon(ws: WebSocket, code: number, reason: string): NodeJS.Timeout 
 
 /**
  * One WebSocket client. Frames are written straight to the socket as pre-encoded WebSocket frames,
- * corked for the rest of the event-loop turn (`ws` is used for the handshake, parsing, pings and close).
+ * corked until the server's write batch is flushed: the end of the event-loop turn, or `writeDelayMs`
+ * (`ws` is used for the handshake, parsing, pings and close).
  */
 class WebSocketConnection implements FrameSink, Connection, Flushable {
   readonly transport = TransportName.websocket;
@@ -145,13 +146,15 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
 
   send(frame: string, _moved?: boolean): void {
     if (this.#ws.readyState !== WebSocket.OPEN) return;
+    const writes = this.#context.writes;
     if (!this.#corked) {
       this.#corked = true;
       this.#socket.cork();
-      flushSoon(this);
+      writes.schedule(this);
     }
     this.#socket.write(textFrame(frame));
     this.#quiet = 0;
+    if (this.#socket.writableLength >= writes.maxHeldBytes) this.flush();
   }
 
   flush(): void {
