@@ -8,7 +8,7 @@ import { type FrameSink, Session } from '../session.js';
 import { authenticateRequest, shuttingDown } from './admit.js';
 import { CLOSE_GRACE_MS, drained } from './backpressure.js';
 import type { Connection, ServerContext } from './context.js';
-import type { Flushable } from './flush.js';
+import { type Flushable, FlushState, holding, release } from './flush.js';
 import { disconnect, PING_FRAME, toTidingsError, welcome } from './frames.js';
 import { leadingRequestId } from './leading-id.js';
 import { sizeLimits } from './size-limits.js';
@@ -114,7 +114,8 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
   readonly #socket: Duplex;
   readonly #maxFrameBytes: number;
   readonly #maxBufferedBytes: number;
-  #corked = false;
+  /** Kept by the server's WriteBatcher (see flush.ts). */
+  flushState: number = FlushState.idle;
   /** What the client had not taken at the last flush. */
   #backlog = 0;
   /** Heartbeat ticks since the last frame sent. */
@@ -147,10 +148,9 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
   send(frame: string, _moved?: boolean): void {
     if (this.#ws.readyState !== WebSocket.OPEN) return;
     const writes = this.#context.writes;
-    if (!this.#corked) {
-      this.#corked = true;
+    if (!holding(this)) {
       this.#socket.cork();
-      writes.schedule(this);
+      writes.hold(this);
     }
     this.#socket.write(textFrame(frame));
     this.#quiet = 0;
@@ -158,8 +158,7 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
   }
 
   flush(): void {
-    if (!this.#corked) return;
-    this.#corked = false;
+    if (!release(this)) return;
     this.#socket.uncork();
     this.#backlog = this.#socket.writableLength;
     if (this.#backlog > this.#maxBufferedBytes) this.session.slowConsumer();
