@@ -295,6 +295,23 @@ for (const kind of KINDS) {
   });
 }
 
+test('write delay (websocket): a request is answered at once, with what was held before the answer', async (t) => {
+  const srv = await server(t, { writeDelayMs: 1_000 });
+  const wire = await Wire.open(t, srv, 'websocket', 'chat');
+  await sleep(2_100);
+  await srv.hub.publish('chat', { n: 1 });
+  await wire.waitForOffset('chat', 1);
+  await srv.hub.publish('chat', { n: 2 }); // wrote just now: held for the delay
+  await sleep(50);
+  const started = performance.now();
+  wire.socket.write(maskedText(JSON.stringify({ type: 'subscribe', id: 2, channel: 'other' })));
+  await until(() => wire.frames.some((f) => f.type === 'subscribed' && f.id === 2), 'subscribed');
+  const took = performance.now() - started;
+  assert.ok(took < 500, `answered after ${took.toFixed(0)} ms`);
+  const types = wire.frames.slice(-2).map((f) => (f.type === 'message' ? f.offset : f.type));
+  assert.deepEqual(types, [2, 'subscribed']);
+});
+
 test('writeDelayMs must be between 0 and 1000', async () => {
   for (const writeDelayMs of [-1, 1_001, Number.NaN]) {
     await assert.rejects(

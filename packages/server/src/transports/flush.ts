@@ -96,6 +96,20 @@ export class WriteBatcher {
     if (this.#soon.push(target) === 1) setImmediate(this.#flushSoon);
   }
 
+  /**
+   * The client asked for something (a WebSocket frame came in): what `target` holds, or writes in
+   * this turn, leaves at the end of the turn rather than at the timer, so its replies are not delayed.
+   */
+  expedite(target: Flushable): void {
+    if (target.flushState === FlushState.recent) {
+      // Its entry in #later stays: the timer finds it idle (or held for the turn) and lets it go.
+      target.flushState = FlushState.idle;
+    } else if (target.flushState === FlushState.later) {
+      target.flushState = FlushState.soon;
+      if (this.#soon.push(target) === 1) setImmediate(this.#flushSoon);
+    }
+  }
+
   #runSoon(): void {
     const soon = this.#soon;
     // A flush may hold another target (a slow consumer's `disconnect`); the loop picks it up.

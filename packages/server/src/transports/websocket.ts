@@ -206,6 +206,7 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
 
   #handleMessage(data: RawData, isBinary: boolean): void {
     this.#unanswered = 0;
+    this.#context.writes.expedite(this);
     const session = this.session;
     const bytes = data as Buffer;
     if (isBinary) {
