@@ -50,7 +50,7 @@ export interface Published {
 }
 
 export type FromServer =
-  | { type: 'listening'; port: number }
+  | { type: 'listening'; port: number; writeDelayMs?: number }
   | { type: 'unavailable'; reason: string }
   | { type: 'failed'; reason: string }
   | ({ type: 'sample' } & ServerSample)

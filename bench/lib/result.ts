@@ -13,7 +13,7 @@ export interface TargetResult {
   seconds: number;
   loadProcs: number;
   payloadBytes: number;
-  /** Tidings targets run with an explicit `writeDelayMs` (`--write-delay`); absent = the server's default. */
+  /** Tidings targets: the server's `writeDelayMs` in effect (`--write-delay`, or its default). */
   writeDelayMs?: number;
   connectMs?: number;
   published?: number;

@@ -144,6 +144,8 @@ async function measure(
     20_000,
   );
   if (started.type === 'unavailable') return { ...base, status: 'skipped', reason: started.reason };
+  // The delay in effect, asked for or the server's default.
+  if (started.writeDelayMs !== undefined) base.writeDelayMs = started.writeDelayMs;
   const idle = scenario.mode === 'idle';
   let empty = await server.request({ type: 'sample', gc: true }, 'sample', 10_000);
   if (idle && empty.uptime < SETTLED_UPTIME_S) {

@@ -62,7 +62,7 @@ async function handle(message: ToServer): Promise<void> {
       try {
         const start = await findTarget(message.target).server();
         server = await start({ writeDelayMs: message.writeDelayMs });
-        send({ type: 'listening', port: server.port });
+        send({ type: 'listening', port: server.port, writeDelayMs: server.writeDelayMs });
       } catch (error) {
         if (error instanceof TargetUnavailable) send({ type: 'unavailable', reason: error.message });
         else throw error;

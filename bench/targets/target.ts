@@ -3,6 +3,8 @@ import type { BenchData } from '../lib/payload.js';
 /** The server side of a target, running alone in the server process so its CPU and RSS are its own. */
 export interface BenchServer {
   readonly port: number;
+  /** The Tidings server's `writeDelayMs` in effect (baselines: absent). */
+  readonly writeDelayMs?: number;
   /** Delivers `data` to every subscriber of `channel`. A returned promise (Tidings' hub) is watched for failures. */
   publish(channel: string, data: BenchData): unknown;
   close(): Promise<void>;

@@ -37,7 +37,8 @@ export async function tidingsUnavailable(): Promise<string | null> {
 }
 
 export async function startTidingsServer(options: ServerOptions): Promise<BenchServer> {
-  const { createHub, attach } = await loadTidings();
+  const { createHub, attach, DEFAULT_WRITE_DELAY_MS } = await loadTidings();
+  const writeDelayMs = options.writeDelayMs ?? DEFAULT_WRITE_DELAY_MS;
   // History must outlast a mass reconnect: 1,000 clients can take 2 s to get back, which at 50 msg/s is
   // the whole default history (100 messages); a resume past it is a reset, not a continuation.
   const hub = createHub({ defaultHistory: { size: 10_000 } });
@@ -46,12 +47,13 @@ export async function startTidingsServer(options: ServerOptions): Promise<BenchS
   const tidings = attach(http, {
     hub,
     limits: { maxConnectionsPerIdentity: Number.POSITIVE_INFINITY },
-    ...(options.writeDelayMs !== undefined && { writeDelayMs: options.writeDelayMs }),
+    writeDelayMs,
   });
 
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   return {
     port: (http.address() as AddressInfo).port,
+    writeDelayMs,
     publish(channel, data) {
       return hub.publish(channel, data);
     },

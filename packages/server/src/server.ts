@@ -69,13 +69,13 @@ export interface TidingsServerOptions {
   /** Ping an idle connection after this many ms. Default 25000. */
   heartbeatMs?: number;
   /**
-   * How long a WebSocket, SSE or stream connection may hold its frames back to send them in one write,
-   * ms (0 to 1000). `0`: the frames of one event-loop turn leave together, each later one in a write
-   * of its own. N > 0: every frame for a connection within N ms leaves in one write, and one timer
-   * serves all connections: fewer syscalls and less CPU per delivery when connections receive
-   * messages often, for up to N ms more latency. Output past 64 KiB (or a quarter of
-   * `limits.maxBufferedBytes`) is written at once; a `disconnect` and the close are never held.
-   * Default DEFAULT_WRITE_DELAY_MS.
+   * Write batching for WebSocket, SSE and stream connections, ms (0 to 1000). A connection always
+   * writes the frames of one event-loop turn together. With N > 0, one that wrote in the last N ms
+   * holds its next frames and writes them together when N ms are up, so it makes about one write per
+   * N ms however many messages it receives: fewer syscalls and less server CPU per delivery, for up
+   * to N ms more latency on busy connections. A frame after a quiet spell, the answer to a WebSocket
+   * request, a `disconnect` and output past 64 KiB (or a quarter of `limits.maxBufferedBytes`) are
+   * not held. Default `DEFAULT_WRITE_DELAY_MS`; 0 turns batching across turns off.
    */
   writeDelayMs?: number;
   /** Told about deliveries, errors and disconnects, for metrics. */
