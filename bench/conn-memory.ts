@@ -43,7 +43,7 @@ async function serve(): Promise<void> {
   process.on('disconnect', () => process.exit(1));
   process.on('message', async (message: ToChild) => {
     if (message.type === 'start') {
-      server = await (await findTarget(message.target).server())();
+      server = await (await findTarget(message.target).server())({});
       process.send?.({ type: 'listening', port: server.port } satisfies FromChild);
     } else if (message.type === 'publish') {
       // As the bench's priming does: afterwards each connection's position is the message's, shared.

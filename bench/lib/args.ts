@@ -11,6 +11,9 @@ export const USAGE = `Usage: npm run bench -- [options]
   --seconds S         publishing (or idle) time per run                   (default 10)
   --targets a,b       ws, socketio, sse, tidings-ws, tidings-sse, tidings-stream
                       (default: every target available here)
+  --write-delay D[,D…] Tidings targets: the server's writeDelayMs; a list runs each
+                      Tidings target once per value, beside one run of each baseline
+                                                                          (default: the server's)
   --channels C        channel count for the channels scenario             (default = subs)
   --load-procs P      subscriber processes                                (default 1)
   --payload BYTES     message JSON size                                   (default 100)
@@ -46,6 +49,7 @@ export function parseBenchArgs(argv: string[], print: (text: string) => void): B
       rate: { type: 'string', default: '50' },
       seconds: { type: 'string', default: '10' },
       targets: { type: 'string', default: '' },
+      'write-delay': { type: 'string' },
       channels: { type: 'string' },
       'load-procs': { type: 'string', default: '1' },
       payload: { type: 'string', default: '100' },
@@ -73,6 +77,7 @@ export function parseBenchArgs(argv: string[], print: (text: string) => void): B
       .split(',')
       .map((t) => t.trim())
       .filter(Boolean),
+    writeDelays: values['write-delay'] === undefined ? [] : numbers(values['write-delay'], 'write-delay'),
     channels: values.channels === undefined ? undefined : positive(values.channels, 'channels'),
     loadProcs: Math.floor(positive(values['load-procs'], 'load-procs')),
     payloadBytes: positive(values.payload, 'payload'),

@@ -16,6 +16,11 @@ export interface BenchOptions {
   seconds: number;
   /** Target names; empty = every target that is available here. */
   targets: string[];
+  /**
+   * The Tidings server's `writeDelayMs`: each Tidings target runs once per value (baselines once).
+   * Empty or absent = the server's default.
+   */
+  writeDelays?: number[];
   channels?: number;
   loadProcs: number;
   payloadBytes: number;
@@ -90,8 +95,13 @@ export async function runBench(options: BenchOptions): Promise<TargetResult[]> {
         // Without an explicit list, targets that cannot run here are left out rather than reported.
         if (options.targets.length === 0 && (await target.unavailable())) continue;
         // The machine may be shared: its load average before each run says how much to trust the run.
-        const loadAvg1 = Math.round(loadavg()[0] * 100) / 100;
-        results.push({ ...(await runTarget(target, scenario, runOptions)), loadAvg1, machine: env });
+        const delays: (number | undefined)[] =
+          target.tidings && options.writeDelays?.length ? options.writeDelays : [undefined];
+        for (const writeDelayMs of delays) {
+          const loadAvg1 = Math.round(loadavg()[0] * 100) / 100;
+          const result = await runTarget(target, scenario, { ...runOptions, writeDelayMs });
+          results.push({ ...result, loadAvg1, machine: env });
+        }
       }
       addRatios(results);
       options.print(`\n${formatTable(results)}\n`);

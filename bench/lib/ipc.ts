@@ -5,6 +5,9 @@ import type { HistogramData } from './histogram.js';
 export interface ServerSample {
   /** User + system CPU time of the server process so far, µs. */
   cpuUs: number;
+  /** Read and write system calls of the server process so far (Linux only: `/proc/self/io`). */
+  syscr?: number;
+  syscw?: number;
   rss: number;
   heapUsed: number;
   at: number;
@@ -27,7 +30,8 @@ export interface PublishPlan {
 }
 
 export type ToServer =
-  | { type: 'start'; target: string }
+  /** `writeDelayMs`: the Tidings server's `writeDelayMs` option (baselines ignore it); unset = its default. */
+  | { type: 'start'; target: string; writeDelayMs?: number }
   | { type: 'sample'; gc: boolean }
   | { type: 'prime'; channels: string[] }
   | { type: 'run'; plan: PublishPlan }
@@ -48,7 +52,7 @@ export interface Published {
 }
 
 export type FromServer =
-  | { type: 'listening'; port: number }
+  | { type: 'listening'; port: number; writeDelayMs?: number }
   | { type: 'unavailable'; reason: string }
   | { type: 'failed'; reason: string }
   | ({ type: 'sample' } & ServerSample)
@@ -82,6 +86,9 @@ export interface LoadReport {
   latency: HistogramData;
   lastReceivedAt: number;
   cpuUs: number;
+  /** Read and write system calls of the server process so far (Linux only: `/proc/self/io`). */
+  syscr?: number;
+  syscw?: number;
   rss: number;
   /** Reconnect scenario: per subscriber, ms from the drop (−1 = never). */
   reconnect?: ReconnectReport;

@@ -13,6 +13,8 @@ export interface TargetResult {
   seconds: number;
   loadProcs: number;
   payloadBytes: number;
+  /** Tidings targets: the server's `writeDelayMs` in effect (`--write-delay`, or its default). */
+  writeDelayMs?: number;
   connectMs?: number;
   published?: number;
   /** Deliveries every subscriber should have had: Σ published(channel) × subscribers(channel). */
@@ -30,6 +32,10 @@ export interface TargetResult {
   publishedPerSec?: number;
   latencyMs?: { p50: number; p90: number; p99: number; max: number; mean: number };
   serverCpuUsPerMsg?: number;
+  /** Write system calls (write, writev) of the server process in the window ÷ deliveries (Linux only). */
+  serverWritesPerMsg?: number;
+  /** Read system calls of the server process in the window ÷ deliveries (Linux only). */
+  serverReadsPerMsg?: number;
   serverCpuPct?: number;
   serverRssMb?: number;
   serverRssStartMb?: number;
@@ -87,7 +93,8 @@ export interface Machine {
   commit?: string;
 }
 
-const BASELINES = ['ws', 'socketio'];
+/** `sse` is the peer of the Tidings SSE and stream targets, as `ws` is of tidings-ws. */
+const BASELINES = ['ws', 'socketio', 'sse'];
 
 function ratio(a: number | undefined, b: number | undefined): number | undefined {
   if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0)

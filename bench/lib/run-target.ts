@@ -17,6 +17,8 @@ export interface RunOptions {
   connectBatch: number;
   /** See PublishPlan.dropEvery: only for testing that losses are caught. */
   dropEvery?: number;
+  /** Tidings targets: the server's `writeDelayMs` (unset: its default). */
+  writeDelayMs?: number;
 }
 
 const SERVER_SCRIPT = new URL('../procs/server-proc.ts', import.meta.url);
@@ -80,6 +82,7 @@ export async function runTarget(
     seconds: scenario.seconds,
     loadProcs: Math.min(options.loadProcs, scenario.subs),
     payloadBytes: options.payloadBytes,
+    ...(target.tidings && options.writeDelayMs !== undefined && { writeDelayMs: options.writeDelayMs }),
   };
   if (scenario.tidingsOnly && !target.tidings)
     return { ...base, status: 'skipped', reason: 'Tidings-only scenario' };
@@ -148,11 +151,13 @@ async function measure(
     });
 
   const started = await server.request(
-    { type: 'start', target: target.name },
+    { type: 'start', target: target.name, writeDelayMs: base.writeDelayMs },
     ['listening', 'unavailable'],
     20_000,
   );
   if (started.type === 'unavailable') return { ...base, status: 'skipped', reason: started.reason };
+  // The delay in effect, asked for or the server's default.
+  if (started.writeDelayMs !== undefined) base.writeDelayMs = started.writeDelayMs;
   const idle = scenario.mode === 'idle';
   let empty = await server.request({ type: 'sample', gc: true }, 'sample', 10_000);
   if (idle && empty.uptime < SETTLED_UPTIME_S) {
@@ -407,6 +412,8 @@ function summarize(base: TargetResult, scenario: Scenario, m: Measured): TargetR
       mean: round(latency.sumUs / latency.count / 1000, 3),
     },
     serverCpuUsPerMsg: round(serverCpuUs / expected, 3),
+    serverWritesPerMsg: perDelivery(m.before.syscw, m.after.syscw, expected),
+    serverReadsPerMsg: perDelivery(m.before.syscr, m.after.syscr, expected),
     serverCpuPct: round((serverCpuUs / (windowMs * 1000)) * 100, 1),
     loadCpuPct,
     reconnect: reconnect?.figures,
@@ -437,6 +444,11 @@ function broadcastFigures(reports: LoadReport[], serverCpuUs: number): Broadcast
     },
     serverCpuMsPerBroadcast: round(serverCpuUs / 1000 / Math.max(1, count), 1),
   };
+}
+
+/** A counter's growth over the window ÷ deliveries; undefined where the counter is not available. */
+function perDelivery(before: number | undefined, after: number | undefined, deliveries: number) {
+  return before === undefined || after === undefined ? undefined : round((after - before) / deliveries, 3);
 }
 
 const quantile = (sorted: number[], q: number) =>

@@ -143,8 +143,11 @@ export function formatTable(results: TargetResult[]): string {
     ]);
     table = render(header, rows);
   } else {
+    // A --write-delay sweep runs each Tidings target several times: the column tells the rows apart.
+    const delays = results.some((r) => r.writeDelayMs !== undefined);
     const header = [
       'target',
+      ...(delays ? ['delay ms'] : []),
       'status',
       'published',
       'delivered/s',
@@ -152,11 +155,13 @@ export function formatTable(results: TargetResult[]): string {
       'p99 ms',
       'max ms',
       'srv µs/msg',
+      'srv writes/msg',
       'srv CPU %',
       'srv RSS MB',
       'load CPU %',
       'thr vs ws',
       'cpu vs ws',
+      'cpu vs sse',
       'thr vs sio',
       'cpu vs sio',
       'load avg',
@@ -165,6 +170,7 @@ export function formatTable(results: TargetResult[]): string {
       const ok = r.status === 'ok';
       return [
         r.target,
+        ...(delays ? [fmt(r.writeDelayMs, 0)] : []),
         status(r),
         fmt(r.published),
         ok ? fmt(r.deliveredPerSec) : '-',
@@ -172,11 +178,13 @@ export function formatTable(results: TargetResult[]): string {
         ok ? fmt(r.latencyMs?.p99, 2) : '-',
         ok ? fmt(r.latencyMs?.max, 1) : '-',
         ok ? fmt(r.serverCpuUsPerMsg, 2) : '-',
+        ok ? fmt(r.serverWritesPerMsg, 3) : '-',
         ok ? fmt(r.serverCpuPct, 0) : '-',
         ok ? fmt(r.serverRssMb, 1) : '-',
         ok ? fmt(r.loadCpuPct, 0) : '-',
         ratio(r, 'ws', 'deliveredPerSec'),
         ratio(r, 'ws', 'serverCpuUsPerMsg'),
+        ratio(r, 'sse', 'serverCpuUsPerMsg'),
         ratio(r, 'socketio', 'deliveredPerSec'),
         ratio(r, 'socketio', 'serverCpuUsPerMsg'),
         fmt(r.loadAvg1, 1),

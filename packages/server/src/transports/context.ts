@@ -6,6 +6,7 @@ import type { Hub } from '../hub.js';
 import type { ConnectionCounter, Limits, RateLimiters } from '../limits.js';
 import type { ServerObserver } from '../observer.js';
 import type { Session } from '../session.js';
+import type { WriteBatcher } from './flush.js';
 
 /** One open client connection, as the server sees it: for heartbeats, stats and shutdown. */
 export interface Connection {
@@ -24,6 +25,8 @@ export interface ServerContext {
   readonly hub: Hub;
   readonly limits: Limits;
   readonly heartbeatMs: number;
+  /** Flushes the streaming connections' corked output, after `writeDelayMs`. */
+  readonly writes: WriteBatcher;
   readonly authenticate: Authenticate | undefined;
   readonly hooks: Authorization;
   readonly origins: OriginPolicy;

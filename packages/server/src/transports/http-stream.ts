@@ -6,7 +6,7 @@ import { type FrameSink, Session } from '../session.js';
 import { admit, start } from './admit.js';
 import { destroyUnlessClosed, drained } from './backpressure.js';
 import type { Connection, ServerContext } from './context.js';
-import { type Flushable, flushSoon } from './flush.js';
+import { type Flushable, FlushState, holding, release } from './flush.js';
 import { disconnect, PING_FRAME, welcome } from './frames.js';
 import { sizeLimits } from './size-limits.js';
 
@@ -59,7 +59,8 @@ class StreamConnection implements FrameSink, Connection, Flushable {
   readonly #response: ServerResponse;
   readonly #format: StreamFormat;
   readonly #maxBufferedBytes: number;
-  #corked = false;
+  /** Kept by the server's WriteBatcher (see flush.ts). */
+  flushState: number = FlushState.idle;
   /** What the client had not taken at the last flush. */
   #backlog = 0;
   #quiet = 0;
@@ -102,18 +103,18 @@ class StreamConnection implements FrameSink, Connection, Flushable {
 
   send(frame: string, moved: boolean): void {
     if (this.#ended) return;
-    if (!this.#corked) {
-      this.#corked = true;
+    const writes = this.#context.writes;
+    if (!holding(this)) {
       this.#response.cork();
-      flushSoon(this);
+      writes.hold(this);
     }
     this.#response.write(this.#format.encode(frame, moved, this.session));
     this.#quiet = 0;
+    if (this.#response.writableLength >= writes.maxHeldBytes) this.flush();
   }
 
   flush(): void {
-    if (!this.#corked) return;
-    this.#corked = false;
+    if (!release(this)) return;
     this.#response.uncork();
     this.#backlog = this.#response.writableLength;
     if (this.#backlog > this.#maxBufferedBytes) this.session.slowConsumer();

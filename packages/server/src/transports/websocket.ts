@@ -8,7 +8,7 @@ import { type FrameSink, Session } from '../session.js';
 import { authenticateRequest, shuttingDown } from './admit.js';
 import { CLOSE_GRACE_MS, drained } from './backpressure.js';
 import type { Connection, ServerContext } from './context.js';
-import { type Flushable, flushSoon } from './flush.js';
+import { type Flushable, FlushState, holding, release } from './flush.js';
 import { disconnect, PING_FRAME, toTidingsError, welcome } from './frames.js';
 import { leadingRequestId } from './leading-id.js';
 import { sizeLimits } from './size-limits.js';
@@ -113,7 +113,8 @@ function closeSoon(ws: WebSocket, code: number, reason: string): NodeJS.Timeout 
 
 /**
  * One WebSocket client. Frames are written straight to the socket as pre-encoded WebSocket frames,
- * corked for the rest of the event-loop turn (`ws` is used for the handshake, parsing, pings and close).
+ * corked until the server's write batch is flushed: the end of the event-loop turn, or `writeDelayMs`
+ * (`ws` is used for the handshake, parsing, pings and close).
  */
 class WebSocketConnection implements FrameSink, Connection, Flushable {
   // Getters, not fields: every field is 8 bytes on every connection.
@@ -126,7 +127,8 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
   readonly #ws: TidingsWebSocket;
   readonly #socket: Duplex;
   readonly #maxBufferedBytes: number;
-  #corked = false;
+  /** Kept by the server's WriteBatcher (see flush.ts). */
+  flushState: number = FlushState.idle;
   /** What the client had not taken at the last flush. */
   #backlog = 0;
   /** Heartbeat ticks since the last frame sent. */
@@ -159,18 +161,18 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
 
   send(frame: string, _moved?: boolean): void {
     if (this.#ws.readyState !== WebSocket.OPEN) return;
-    if (!this.#corked) {
-      this.#corked = true;
+    const writes = this.#context.writes;
+    if (!holding(this)) {
       this.#socket.cork();
-      flushSoon(this);
+      writes.hold(this);
     }
     this.#socket.write(textFrame(frame));
     this.#quiet = 0;
+    if (this.#socket.writableLength >= writes.maxHeldBytes) this.flush();
   }
 
   flush(): void {
-    if (!this.#corked) return;
-    this.#corked = false;
+    if (!release(this)) return;
     this.#socket.uncork();
     this.#backlog = this.#socket.writableLength;
     if (this.#backlog > this.#maxBufferedBytes) this.session.slowConsumer();
@@ -224,6 +226,7 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
 
   #handleMessage(data: RawData, isBinary: boolean): void {
     this.#unanswered = 0;
+    this.#context.writes.expedite(this);
     const session = this.session;
     const bytes = data as Buffer;
     if (isBinary) {
