@@ -43,6 +43,8 @@ for (const file of files) {
     if (!line.startsWith('{')) continue;
     const r = JSON.parse(line) as TargetResult;
     if (r.scenario !== scenario || r.status !== 'ok' || r.deliveredPerSec === undefined) continue;
+    // A --write-delay sweep: each delay is its own line.
+    if (r.writeDelayMs !== undefined) r.target = `${r.target}@${r.writeDelayMs}ms`;
     const key = `${r.target}|${r.rate}|${r.subs}`;
     const previous = chosen.get(key);
     const better = values.quietest

@@ -4,13 +4,17 @@ import { defaultResultsFile } from './results-file.js';
 
 export const USAGE = `Usage: npm run bench -- [options]
 
-  --scenario NAME     fanout | channels | idle | reconnect | redis        (default fanout)
+  --scenario NAME     fanout | channels | idle | reconnect | broadcast | redis
+                                                                          (default fanout)
   --subs N[,N…]       subscribers; a list runs a sweep                    (default 100)
   --rate R[,R…]       messages/s over all channels, 0 = max               (default 50)
   --seconds S         publishing (or idle) time per run                   (default 10)
   --targets a,b       ws, socketio, socketio-polling, sse, tidings-ws, tidings-sse,
                       tidings-stream, tidings-longpoll, tidings-poll
                       (default: every target available here)
+  --write-delay D[,D…] Tidings targets: the server's writeDelayMs; a list runs each
+                      Tidings target once per value, beside one run of each baseline
+                                                                          (default: the server's)
   --channels C        channel count for the channels scenario             (default = subs)
   --load-procs P      subscriber processes                                (default 1)
   --payload BYTES     message JSON size                                   (default 100)
@@ -19,6 +23,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --connect-batch B   connections opened concurrently                     (default 100)
   --server-node-args A  extra node flags for the server process, space-separated
                       (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": a profile per run)
+  --repeats N         broadcast: messages, each timed to its last subscriber (default 10)
   --out FILE          append JSON lines here        (default bench/results/<date>.jsonl)
   --no-save           do not append results to a file
 `;
@@ -47,6 +52,7 @@ export function parseBenchArgs(argv: string[], print: (text: string) => void): B
       rate: { type: 'string', default: '50' },
       seconds: { type: 'string', default: '10' },
       targets: { type: 'string', default: '' },
+      'write-delay': { type: 'string' },
       channels: { type: 'string' },
       'load-procs': { type: 'string', default: '1' },
       payload: { type: 'string', default: '100' },
@@ -54,6 +60,7 @@ export function parseBenchArgs(argv: string[], print: (text: string) => void): B
       window: { type: 'string', default: '50000' },
       'connect-batch': { type: 'string', default: '100' },
       'server-node-args': { type: 'string', default: '' },
+      repeats: { type: 'string' },
       out: { type: 'string' },
       'no-save': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -74,6 +81,7 @@ export function parseBenchArgs(argv: string[], print: (text: string) => void): B
       .split(',')
       .map((t) => t.trim())
       .filter(Boolean),
+    writeDelays: values['write-delay'] === undefined ? [] : numbers(values['write-delay'], 'write-delay'),
     channels: values.channels === undefined ? undefined : positive(values.channels, 'channels'),
     loadProcs: Math.floor(positive(values['load-procs'], 'load-procs')),
     payloadBytes: positive(values.payload, 'payload'),
@@ -81,6 +89,7 @@ export function parseBenchArgs(argv: string[], print: (text: string) => void): B
     window: positive(values.window, 'window'),
     connectBatch: Math.floor(positive(values['connect-batch'], 'connect-batch')),
     serverNodeArgs: values['server-node-args'].split(' ').filter(Boolean),
+    repeats: values.repeats === undefined ? undefined : Math.floor(positive(values.repeats, 'repeats')),
     resultsFile: values['no-save'] ? null : (values.out ?? defaultResultsFile()),
     print,
   };

@@ -16,6 +16,11 @@ export interface BenchOptions {
   seconds: number;
   /** Target names; empty = every target that is available here. */
   targets: string[];
+  /**
+   * The Tidings server's `writeDelayMs`: each Tidings target runs once per value (baselines once).
+   * Empty or absent = the server's default.
+   */
+  writeDelays?: number[];
   channels?: number;
   loadProcs: number;
   payloadBytes: number;
@@ -24,6 +29,8 @@ export interface BenchOptions {
   connectBatch: number;
   /** Extra node flags for the server process (`--cpu-prof`, …). */
   serverNodeArgs?: string[];
+  /** Broadcast scenario: messages timed (default DEFAULT_REPEATS). */
+  repeats?: number;
   /** Test hook: lose every k-th message on purpose (see PublishPlan.dropEvery). */
   dropEvery?: number;
   /** Where to append JSON lines; null = nowhere. */
@@ -59,12 +66,22 @@ export async function runBench(options: BenchOptions): Promise<TargetResult[]> {
 
   for (const subs of options.subs) {
     for (const rate of options.rates) {
-      const scenario = build({ subs, rate, seconds: options.seconds, channels: options.channels });
+      const scenario = build({
+        subs,
+        rate,
+        seconds: options.seconds,
+        channels: options.channels,
+        repeats: options.repeats,
+      });
       const perProcess = Math.ceil(subs / Math.max(1, options.loadProcs));
       if (perProcess + 100 > limit) {
         throw new Error(
           `ulimit -n is ${limit}: too low for ${perProcess} connections per process (raise it or add --load-procs)`,
         );
+      }
+      // The server process holds every connection: more load processes do not help it.
+      if (subs + 100 > limit) {
+        throw new Error(`ulimit -n is ${limit}: too low for a server holding ${subs} connections (raise it)`);
       }
       const runOptions: RunOptions = {
         runId: new Date().toISOString(),
@@ -81,8 +98,13 @@ export async function runBench(options: BenchOptions): Promise<TargetResult[]> {
         // Without an explicit list, targets that cannot run here are left out rather than reported.
         if (options.targets.length === 0 && (await target.unavailable())) continue;
         // The machine may be shared: its load average before each run says how much to trust the run.
-        const loadAvg1 = Math.round(loadavg()[0] * 100) / 100;
-        results.push({ ...(await runTarget(target, scenario, runOptions)), loadAvg1, machine: env });
+        const delays: (number | undefined)[] =
+          target.tidings && options.writeDelays?.length ? options.writeDelays : [undefined];
+        for (const writeDelayMs of delays) {
+          const loadAvg1 = Math.round(loadavg()[0] * 100) / 100;
+          const result = await runTarget(target, scenario, { ...runOptions, writeDelayMs });
+          results.push({ ...result, loadAvg1, machine: env });
+        }
       }
       addRatios(results);
       options.print(`\n${formatTable(results)}\n`);

@@ -5,6 +5,9 @@ import type { HistogramData } from './histogram.js';
 export interface ServerSample {
   /** User + system CPU time of the server process so far, µs. */
   cpuUs: number;
+  /** Read and write system calls of the server process so far (Linux only: `/proc/self/io`). */
+  syscr?: number;
+  syscw?: number;
   rss: number;
   heapUsed: number;
   at: number;
@@ -27,12 +30,15 @@ export interface PublishPlan {
 }
 
 export type ToServer =
-  | { type: 'start'; target: string }
+  /** `writeDelayMs`: the Tidings server's `writeDelayMs` option (baselines ignore it); unset = its default. */
+  | { type: 'start'; target: string; writeDelayMs?: number }
   | { type: 'sample'; gc: boolean }
   | { type: 'prime'; channels: string[] }
   | { type: 'run'; plan: PublishPlan }
   /** Deliveries received so far by all subscribers: the publisher's credit at rate 0. */
   | { type: 'credit'; delivered: number }
+  /** Broadcast scenario: publish message `n` once to `channel`, now. */
+  | { type: 'broadcast'; channel: string; n: number; payloadBytes: number }
   | { type: 'close' };
 
 export interface Published {
@@ -46,7 +52,7 @@ export interface Published {
 }
 
 export type FromServer =
-  | { type: 'listening'; port: number }
+  | { type: 'listening'; port: number; writeDelayMs?: number }
   | { type: 'unavailable'; reason: string }
   | { type: 'failed'; reason: string }
   | ({ type: 'sample' } & ServerSample)
@@ -61,6 +67,8 @@ export interface LoadConfig {
   count: number;
   connectBatch: number;
   connectTimeoutMs: number;
+  /** Broadcast scenario: record when each message was sent and when its last copy here arrived. */
+  broadcast?: boolean;
 }
 
 export interface LoadReport {
@@ -78,9 +86,14 @@ export interface LoadReport {
   latency: HistogramData;
   lastReceivedAt: number;
   cpuUs: number;
+  /** Read and write system calls of the server process so far (Linux only: `/proc/self/io`). */
+  syscr?: number;
+  syscw?: number;
   rss: number;
   /** Reconnect scenario: per subscriber, ms from the drop (−1 = never). */
   reconnect?: ReconnectReport;
+  /** Broadcast scenario: per message n (index n − 1), its `sent` and the arrival of its last copy here (0 = none). */
+  broadcast?: { sent: number[]; lastAt: number[] };
 }
 
 export interface ReconnectReport {

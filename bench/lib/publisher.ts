@@ -77,16 +77,23 @@ export class Publisher {
     return this.plan.subscribers[c];
   }
 
+  /**
+   * One message per call, so one per event-loop turn: a publisher that is behind catches up over
+   * several turns (setImmediate), never in one. Node's http layer (and any server that corks a turn's
+   * writes) coalesces the writes of one turn, which would hand a baseline batching its users never get
+   * from a real publisher.
+   */
   private tick = (): void => {
     const elapsed = performance.now() - this.startMono;
     const due = Math.min(this.total, Math.floor((elapsed * this.plan.rate) / 1000) + 1);
-    while (this.k < due) this.publishOne();
+    if (this.k < due) this.publishOne();
     if (this.k >= this.total) {
       this.finish();
       return;
     }
-    const nextAt = this.startMono + (this.k * 1000) / this.plan.rate;
-    setTimeout(this.tick, Math.max(0, nextAt - performance.now()));
+    const wait = this.startMono + (this.k * 1000) / this.plan.rate - performance.now();
+    if (wait > 0) setTimeout(this.tick, wait);
+    else setImmediate(this.tick);
   };
 
   private pump(): void {

@@ -13,6 +13,8 @@ export interface TargetResult {
   seconds: number;
   loadProcs: number;
   payloadBytes: number;
+  /** Tidings targets: the server's `writeDelayMs` in effect (`--write-delay`, or its default). */
+  writeDelayMs?: number;
   connectMs?: number;
   published?: number;
   /** Deliveries every subscriber should have had: Σ published(channel) × subscribers(channel). */
@@ -30,12 +32,17 @@ export interface TargetResult {
   publishedPerSec?: number;
   latencyMs?: { p50: number; p90: number; p99: number; max: number; mean: number };
   serverCpuUsPerMsg?: number;
+  /** Write system calls (write, writev) of the server process in the window ÷ deliveries (Linux only). */
+  serverWritesPerMsg?: number;
+  /** Read system calls of the server process in the window ÷ deliveries (Linux only). */
+  serverReadsPerMsg?: number;
   serverCpuPct?: number;
   serverRssMb?: number;
   serverRssStartMb?: number;
   loadCpuPct?: number;
   idle?: { rssPerConnKb: number; heapPerConnKb: number; serverCpuPct: number };
   reconnect?: ReconnectFigures;
+  broadcast?: BroadcastFigures;
   /** This target's figures divided by the same figures of `ws` / `socketio` in the same run. */
   ratios?: Record<string, Ratios>;
   problems?: string[];
@@ -59,6 +66,15 @@ export interface ReconnectFigures {
   serverCpuPct: number;
 }
 
+/** Broadcast scenario: each message published alone, timed until its last subscriber had it. */
+export interface BroadcastFigures {
+  repeats: number;
+  /** Publish → the last subscriber received it, ms, over the repeats. */
+  lastMs: { p50: number; max: number; min: number };
+  /** Server CPU time over the window ÷ broadcasts, ms (includes the idle pauses between them). */
+  serverCpuMsPerBroadcast: number;
+}
+
 export interface Ratios {
   deliveredPerSec?: number;
   serverCpuUsPerMsg?: number;
@@ -66,6 +82,7 @@ export interface Ratios {
   serverRssMb?: number;
   rssPerConnKb?: number;
   heapPerConnKb?: number;
+  broadcastMs?: number;
 }
 
 export interface Machine {
@@ -76,7 +93,8 @@ export interface Machine {
   commit?: string;
 }
 
-const BASELINES = ['ws', 'socketio', 'socketio-polling'];
+/** `sse` is the peer of the Tidings SSE and stream targets, as `ws` is of tidings-ws. */
+const BASELINES = ['ws', 'socketio', 'sse', 'socketio-polling'];
 
 function ratio(a: number | undefined, b: number | undefined): number | undefined {
   if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0)
@@ -99,6 +117,7 @@ export function addRatios(results: TargetResult[]): void {
         serverRssMb: ratio(r.serverRssMb, b.serverRssMb),
         rssPerConnKb: ratio(r.idle?.rssPerConnKb, b.idle?.rssPerConnKb),
         heapPerConnKb: ratio(r.idle?.heapPerConnKb, b.idle?.heapPerConnKb),
+        broadcastMs: ratio(r.broadcast?.lastMs.p50, b.broadcast?.lastMs.p50),
       };
     }
   }

@@ -4,7 +4,7 @@ import type { Target } from '../targets/target.js';
 import { Child } from './child.js';
 import { mergeHistograms, quantileMs } from './histogram.js';
 import type { FromLoad, FromServer, LoadReport, Progress, ServerSample, ToLoad, ToServer } from './ipc.js';
-import type { ReconnectFigures, TargetResult } from './result.js';
+import type { BroadcastFigures, ReconnectFigures, TargetResult } from './result.js';
 
 export interface RunOptions {
   runId: string;
@@ -19,12 +19,18 @@ export interface RunOptions {
   serverNodeArgs?: string[];
   /** See PublishPlan.dropEvery: only for testing that losses are caught. */
   dropEvery?: number;
+  /** Tidings targets: the server's `writeDelayMs` (unset: its default). */
+  writeDelayMs?: number;
 }
 
 const SERVER_SCRIPT = new URL('../procs/server-proc.ts', import.meta.url);
 const LOAD_SCRIPT = new URL('../procs/load-proc.ts', import.meta.url);
 const PRIME_EVERY_MS = 200;
-const PRIME_TIMEOUT_MS = 10_000;
+/** Priming may take this long; 19,000 connections on a busy 2-core machine need more than 10 s. */
+const primeTimeoutMs = (subs: number) => Math.max(10_000, subs * 2);
+/** Broadcast scenario: longest wait for one message to reach every subscriber, and the pause after. */
+const BROADCAST_TIMEOUT_MS = 30_000;
+const BROADCAST_GAP_MS = 250;
 /** Process age by which V8 and the allocator have returned start-up memory (measured: 6-8 s). */
 const SETTLED_UPTIME_S = 9;
 
@@ -50,7 +56,15 @@ class RunFailure extends Error {
 
 /** Hard limit on one target's run: connecting, priming, publishing, draining and reporting together. */
 function budgetMs(scenario: Scenario, options: RunOptions): number {
-  return 20_000 + scenario.subs * 10 + PRIME_TIMEOUT_MS + scenario.seconds * 1000 + options.drainMs;
+  const broadcasts = (scenario.repeats ?? 0) * (BROADCAST_GAP_MS + 2_000);
+  return (
+    20_000 +
+    scenario.subs * 10 +
+    primeTimeoutMs(scenario.subs) +
+    scenario.seconds * 1000 +
+    options.drainMs +
+    broadcasts
+  );
 }
 
 /** Runs one scenario against one target in fresh processes, and always stops them before returning. */
@@ -70,6 +84,7 @@ export async function runTarget(
     seconds: scenario.seconds,
     loadProcs: Math.min(options.loadProcs, scenario.subs),
     payloadBytes: options.payloadBytes,
+    ...(target.tidings && options.writeDelayMs !== undefined && { writeDelayMs: options.writeDelayMs }),
   };
   if (scenario.tidingsOnly && !target.tidings)
     return { ...base, status: 'skipped', reason: 'Tidings-only scenario' };
@@ -138,11 +153,13 @@ async function measure(
     });
 
   const started = await server.request(
-    { type: 'start', target: target.name },
+    { type: 'start', target: target.name, writeDelayMs: base.writeDelayMs },
     ['listening', 'unavailable'],
     20_000,
   );
   if (started.type === 'unavailable') return { ...base, status: 'skipped', reason: started.reason };
+  // The delay in effect, asked for or the server's default.
+  if (started.writeDelayMs !== undefined) base.writeDelayMs = started.writeDelayMs;
   const idle = scenario.mode === 'idle';
   let empty = await server.request({ type: 'sample', gc: true }, 'sample', 10_000);
   if (idle && empty.uptime < SETTLED_UPTIME_S) {
@@ -165,6 +182,7 @@ async function measure(
         count,
         connectBatch: options.connectBatch,
         connectTimeoutMs: 10_000,
+        broadcast: scenario.mode === 'broadcast',
       };
       return load.request({ type: 'start', config }, 'connected', 20_000 + scenario.subs * 5);
     }),
@@ -180,7 +198,7 @@ async function measure(
 
   // Priming proves every subscription is live end to end before anything is measured, whatever each
   // transport considers "connected" (an HTTP 200 may come before the hub has subscribed).
-  const primeUntil = performance.now() + PRIME_TIMEOUT_MS;
+  const primeUntil = performance.now() + primeTimeoutMs(scenario.subs);
   for (;;) {
     server.send({ type: 'prime', channels: scenario.channels });
     if (await until(() => total('primed') >= scenario.subs, PRIME_EVERY_MS)) break;
@@ -201,7 +219,25 @@ async function measure(
   let startedAt = 0;
   let reconnectWindow: Promise<ReconnectWindow> | undefined;
 
-  if (!idle) {
+  if (scenario.mode === 'broadcast') {
+    // One message at a time, each on its own: published, then awaited at every subscriber.
+    const repeats = scenario.repeats ?? 1;
+    const channel = scenario.channels[0] as string;
+    startedAt = performance.timeOrigin + performance.now();
+    for (let n = 1; n <= repeats; n++) {
+      server.send({ type: 'broadcast', channel, n, payloadBytes: options.payloadBytes });
+      const all = n * scenario.subs;
+      if (!(await until(() => total('delivered') >= all || total('closed') > 0, BROADCAST_TIMEOUT_MS))) {
+        const got = total('delivered') - (n - 1) * scenario.subs;
+        throw new RunFailure(
+          `broadcast ${n}: ${got} of ${scenario.subs} subscribers had it after ${BROADCAST_TIMEOUT_MS} ms`,
+          { connectMs },
+        );
+      }
+      await sleep(BROADCAST_GAP_MS);
+    }
+    perChannel = [repeats];
+  } else if (!idle) {
     // Only the paced publisher needs credit; at a fixed rate the IPC would only add server CPU.
     const credit = () => server.send({ type: 'credit', delivered: total('delivered') });
     if (scenario.rate === 0) watchers.add(credit);
@@ -378,10 +414,43 @@ function summarize(base: TargetResult, scenario: Scenario, m: Measured): TargetR
       mean: round(latency.sumUs / latency.count / 1000, 3),
     },
     serverCpuUsPerMsg: round(serverCpuUs / expected, 3),
+    serverWritesPerMsg: perDelivery(m.before.syscw, m.after.syscw, expected),
+    serverReadsPerMsg: perDelivery(m.before.syscr, m.after.syscr, expected),
     serverCpuPct: round((serverCpuUs / (windowMs * 1000)) * 100, 1),
     loadCpuPct,
     reconnect: reconnect?.figures,
+    broadcast: scenario.mode === 'broadcast' ? broadcastFigures(m.reports, serverCpuUs) : undefined,
   };
+}
+
+/**
+ * Broadcast scenario: per message, its `sent` → the latest arrival of any copy in any load process
+ * (clocks are one machine's). The CPU figure is the whole window's (gaps included, where the server
+ * only idles) over the broadcasts.
+ */
+function broadcastFigures(reports: LoadReport[], serverCpuUs: number): BroadcastFigures {
+  const count = Math.max(0, ...reports.map((r) => r.broadcast?.sent.length ?? 0));
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const sent = Math.max(...reports.map((r) => r.broadcast?.sent[i] ?? 0));
+    const last = Math.max(...reports.map((r) => r.broadcast?.lastAt[i] ?? 0));
+    times.push(last - sent);
+  }
+  times.sort((a, b) => a - b);
+  return {
+    repeats: count,
+    lastMs: {
+      p50: round(quantile(times, 0.5), 1),
+      max: round(times.at(-1) ?? Number.NaN, 1),
+      min: round(times[0] ?? Number.NaN, 1),
+    },
+    serverCpuMsPerBroadcast: round(serverCpuUs / 1000 / Math.max(1, count), 1),
+  };
+}
+
+/** A counter's growth over the window ÷ deliveries; undefined where the counter is not available. */
+function perDelivery(before: number | undefined, after: number | undefined, deliveries: number) {
+  return before === undefined || after === undefined ? undefined : round((after - before) / deliveries, 3);
 }
 
 const quantile = (sorted: number[], q: number) =>

@@ -25,7 +25,9 @@ export function formatTable(results: TargetResult[]): string {
     `${first.scenario}: ${first.subs} subscribers, ${first.channels} channel(s), ` +
     (first.scenario === 'idle'
       ? `${first.seconds} s idle`
-      : `rate ${first.rate === 0 ? 'max' : `${first.rate} msg/s`}, ${first.seconds} s`) +
+      : first.scenario === 'broadcast'
+        ? 'one message at a time, each timed to its last subscriber'
+        : `rate ${first.rate === 0 ? 'max' : `${first.rate} msg/s`}, ${first.seconds} s`) +
     `, ${first.loadProcs} load process(es)`;
   const notes: string[] = [];
   const status = (r: TargetResult) => {
@@ -78,6 +80,42 @@ export function formatTable(results: TargetResult[]): string {
       ];
     });
     table = render(header, rows);
+  } else if (first.scenario === 'broadcast') {
+    const header = [
+      'target',
+      'status',
+      'conn ms',
+      'broadcasts',
+      'to last p50 ms',
+      'to last min ms',
+      'to last max ms',
+      'delivery p50 ms',
+      'delivery p99 ms',
+      'srv CPU ms/bcast',
+      'srv RSS MB',
+      'p50 vs ws',
+      'load avg',
+    ];
+    const rows = results.map((r) => {
+      const ok = r.status === 'ok';
+      const b = r.broadcast;
+      return [
+        r.target,
+        status(r),
+        fmt(r.connectMs),
+        fmt(b?.repeats),
+        ok ? fmt(b?.lastMs.p50, 1) : '-',
+        ok ? fmt(b?.lastMs.min, 1) : '-',
+        ok ? fmt(b?.lastMs.max, 1) : '-',
+        ok ? fmt(r.latencyMs?.p50, 1) : '-',
+        ok ? fmt(r.latencyMs?.p99, 1) : '-',
+        ok ? fmt(b?.serverCpuMsPerBroadcast, 1) : '-',
+        fmt(r.serverRssMb, 1),
+        ratio(r, 'ws', 'broadcastMs'),
+        fmt(r.loadAvg1, 1),
+      ];
+    });
+    table = render(header, rows);
   } else if (first.scenario === 'idle') {
     const header = [
       'target',
@@ -105,8 +143,11 @@ export function formatTable(results: TargetResult[]): string {
     ]);
     table = render(header, rows);
   } else {
+    // A --write-delay sweep runs each Tidings target several times: the column tells the rows apart.
+    const delays = results.some((r) => r.writeDelayMs !== undefined);
     const header = [
       'target',
+      ...(delays ? ['delay ms'] : []),
       'status',
       'published',
       'delivered/s',
@@ -114,11 +155,13 @@ export function formatTable(results: TargetResult[]): string {
       'p99 ms',
       'max ms',
       'srv µs/msg',
+      'srv writes/msg',
       'srv CPU %',
       'srv RSS MB',
       'load CPU %',
       'thr vs ws',
       'cpu vs ws',
+      'cpu vs sse',
       'thr vs sio',
       'cpu vs sio',
       'cpu vs sio-poll',
@@ -128,6 +171,7 @@ export function formatTable(results: TargetResult[]): string {
       const ok = r.status === 'ok';
       return [
         r.target,
+        ...(delays ? [fmt(r.writeDelayMs, 0)] : []),
         status(r),
         fmt(r.published),
         ok ? fmt(r.deliveredPerSec) : '-',
@@ -135,11 +179,13 @@ export function formatTable(results: TargetResult[]): string {
         ok ? fmt(r.latencyMs?.p99, 2) : '-',
         ok ? fmt(r.latencyMs?.max, 1) : '-',
         ok ? fmt(r.serverCpuUsPerMsg, 2) : '-',
+        ok ? fmt(r.serverWritesPerMsg, 3) : '-',
         ok ? fmt(r.serverCpuPct, 0) : '-',
         ok ? fmt(r.serverRssMb, 1) : '-',
         ok ? fmt(r.loadCpuPct, 0) : '-',
         ratio(r, 'ws', 'deliveredPerSec'),
         ratio(r, 'ws', 'serverCpuUsPerMsg'),
+        ratio(r, 'sse', 'serverCpuUsPerMsg'),
         ratio(r, 'socketio', 'deliveredPerSec'),
         ratio(r, 'socketio', 'serverCpuUsPerMsg'),
         ratio(r, 'socketio-polling', 'serverCpuUsPerMsg'),

@@ -40,6 +40,9 @@ let caughtUpAt: Float64Array;
 let caughtUp = 0;
 let reconnectFailed = 0;
 let reconnectError: string | undefined;
+// Broadcast scenario, per message n at index n - 1: its send time, and when its last copy here arrived.
+const broadcastSent: number[] = [];
+const broadcastLastAt: number[] = [];
 
 function send(message: FromLoad): void {
   process.send?.(message);
@@ -63,6 +66,10 @@ function onMessage(i: number, n: number, sent: number): void {
   received[i]++;
   latency.record(at - sent);
   lastReceivedAt = at;
+  if (config.broadcast) {
+    broadcastSent[n - 1] = sent;
+    if (!(broadcastLastAt[n - 1] >= at)) broadcastLastAt[n - 1] = at;
+  }
   const expectedNext = last[i] + 1;
   if (n === expectedNext) {
     last[i] = n;
@@ -234,6 +241,9 @@ function report(expected: number[]): LoadReport {
     cpuUs: cpu.user + cpu.system - cpuStart,
     rss: process.memoryUsage().rss,
     reconnect: reconnectReport(),
+    broadcast: config.broadcast
+      ? { sent: Array.from(broadcastSent, (v) => v ?? 0), lastAt: Array.from(broadcastLastAt, (v) => v ?? 0) }
+      : undefined,
   };
 }
 

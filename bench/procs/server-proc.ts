@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { FromServer, ToServer } from '../lib/ipc.js';
 import { benchData, now, padding } from '../lib/payload.js';
 import { Publisher } from '../lib/publisher.js';
@@ -23,10 +24,12 @@ function sample(gc: boolean): FromServer {
     collect();
   }
   const cpu = process.cpuUsage();
+  const syscalls = syscallCounts();
   const memory = process.memoryUsage();
   return {
     type: 'sample',
     cpuUs: cpu.user + cpu.system,
+    ...syscalls,
     rss: memory.rss,
     heapUsed: memory.heapUsed,
     at: now(),
@@ -34,13 +37,32 @@ function sample(gc: boolean): FromServer {
   };
 }
 
+/**
+ * This process's read and write system calls so far (Linux `/proc/self/io`: `syscr`, `syscw`; write and
+ * writev on a socket are both counted), or nothing where that file does not exist. A server that
+ * coalesces frames makes fewer writes per delivery; this shows how many.
+ */
+function syscallCounts(): { syscr?: number; syscw?: number } {
+  let text: string;
+  try {
+    text = readFileSync('/proc/self/io', 'utf8');
+  } catch {
+    return {};
+  }
+  const field = (name: string) => {
+    const match = new RegExp(`^${name}: (\\d+)$`, 'm').exec(text);
+    return match ? Number(match[1]) : undefined;
+  };
+  return { syscr: field('syscr'), syscw: field('syscw') };
+}
+
 async function handle(message: ToServer): Promise<void> {
   switch (message.type) {
     case 'start': {
       try {
         const start = await findTarget(message.target).server();
-        server = await start();
-        send({ type: 'listening', port: server.port });
+        server = await start({ writeDelayMs: message.writeDelayMs });
+        send({ type: 'listening', port: server.port, writeDelayMs: server.writeDelayMs });
       } catch (error) {
         if (error instanceof TargetUnavailable) send({ type: 'unavailable', reason: error.message });
         else throw error;
@@ -62,6 +84,12 @@ async function handle(message: ToServer): Promise<void> {
       break;
     case 'credit':
       publisher?.setCredit(message.delivered);
+      break;
+    case 'broadcast':
+      if (!server) throw new Error('broadcast before start');
+      Promise.resolve(
+        server.publish(message.channel, benchData(message.n, padding(message.payloadBytes))),
+      ).catch((error: Error) => send({ type: 'failed', reason: `broadcast ${message.n}: ${error.message}` }));
       break;
     case 'close':
       await server?.close();

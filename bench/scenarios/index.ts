@@ -1,3 +1,4 @@
+import { broadcast } from './broadcast.js';
 import { channels } from './channels.js';
 import { fanout } from './fanout.js';
 import { idle } from './idle.js';
@@ -11,4 +12,5 @@ export const scenarios: Record<string, (options: ScenarioOptions) => Scenario> =
   idle,
   reconnect,
   redis,
+  broadcast,
 };

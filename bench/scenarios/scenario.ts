@@ -3,8 +3,11 @@ export interface Scenario {
   name: string;
   channels: string[];
   subs: number;
-  /** `publish`: measure delivery of published messages; `idle`: hold connections and measure their cost. */
-  mode: 'publish' | 'idle';
+  /**
+   * `publish`: measure delivery of published messages; `idle`: hold connections and measure their cost;
+   * `broadcast`: publish one message at a time and time it until the last subscriber has it.
+   */
+  mode: 'publish' | 'idle' | 'broadcast';
   /** Messages per second over all channels; 0 = as fast as delivery keeps up. */
   rate: number;
   seconds: number;
@@ -12,6 +15,8 @@ export interface Scenario {
   tidingsOnly: boolean;
   /** Reconnect scenario: drop every connection this far into the publishing (0-1), then resume. */
   dropAt?: number;
+  /** Broadcast scenario: how many messages, each timed alone. */
+  repeats?: number;
 }
 
 export interface ScenarioOptions {
@@ -20,6 +25,8 @@ export interface ScenarioOptions {
   seconds: number;
   /** Channel count for `channels`; defaults to one per subscriber. */
   channels?: number;
+  /** Broadcast scenario: messages, each timed alone. */
+  repeats?: number;
 }
 
 /** Subscribers of each channel: subscriber i reads channel i mod channels.length. */

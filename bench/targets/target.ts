@@ -3,12 +3,20 @@ import type { BenchData } from '../lib/payload.js';
 /** The server side of a target, running alone in the server process so its CPU and RSS are its own. */
 export interface BenchServer {
   readonly port: number;
+  /** The Tidings server's `writeDelayMs` in effect (baselines: absent). */
+  readonly writeDelayMs?: number;
   /** Delivers `data` to every subscriber of `channel`. A returned promise (Tidings' hub) is watched for failures. */
   publish(channel: string, data: BenchData): unknown;
   close(): Promise<void>;
 }
 
-export type StartServer = () => Promise<BenchServer>;
+/** Server settings a run sweeps over. A setting a target does not have is ignored. */
+export interface ServerOptions {
+  /** The Tidings server's `writeDelayMs`; unset = its default. */
+  writeDelayMs?: number;
+}
+
+export type StartServer = (options: ServerOptions) => Promise<BenchServer>;
 
 /** Called by a subscriber for each message it receives. */
 export type Sink = (n: number, sent: number) => void;

@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { BenchServer } from './target.js';
+import type { BenchServer, ServerOptions } from './target.js';
 import { TargetUnavailable } from './target.js';
 
 /**
@@ -36,18 +36,24 @@ export async function tidingsUnavailable(): Promise<string | null> {
   }
 }
 
-export async function startTidingsServer(): Promise<BenchServer> {
-  const { createHub, attach } = await loadTidings();
+export async function startTidingsServer(options: ServerOptions): Promise<BenchServer> {
+  const { createHub, attach, DEFAULT_WRITE_DELAY_MS } = await loadTidings();
+  const writeDelayMs = options.writeDelayMs ?? DEFAULT_WRITE_DELAY_MS;
   // History must outlast a mass reconnect: 1,000 clients can take 2 s to get back, which at 50 msg/s is
   // the whole default history (100 messages); a resume past it is a reset, not a continuation.
   const hub = createHub({ defaultHistory: { size: 10_000 } });
   const http = createServer();
   // The bench's 1,000 subscribers are one anonymous client address: no per-address connection cap.
-  const tidings = attach(http, { hub, limits: { maxConnectionsPerIdentity: Number.POSITIVE_INFINITY } });
+  const tidings = attach(http, {
+    hub,
+    limits: { maxConnectionsPerIdentity: Number.POSITIVE_INFINITY },
+    writeDelayMs,
+  });
 
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   return {
     port: (http.address() as AddressInfo).port,
+    writeDelayMs,
     publish(channel, data) {
       return hub.publish(channel, data);
     },

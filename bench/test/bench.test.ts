@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { type BenchOptions, runBench } from '../lib/bench.js';
 
@@ -29,6 +30,11 @@ test('bench: fanout against ws delivers every message to every subscriber', { ti
   assert.equal(ws.missing, 0);
   assert.ok((ws.latencyMs?.p99 ?? Number.NaN) >= 0);
   assert.ok((ws.serverCpuUsPerMsg ?? 0) > 0);
+  if (existsSync('/proc/self/io')) {
+    // The naive loop: one write per message per connection (plus a few for IPC over the window).
+    const writes = ws.serverWritesPerMsg ?? 0;
+    assert.ok(writes >= 0.95 && writes < 1.2, `${writes} server writes per delivery`);
+  }
   const line = output.find((text) => text.startsWith('{'));
   assert.ok(line, 'prints one JSON line per target');
   assert.equal(JSON.parse(line).target, 'ws');
@@ -54,6 +60,7 @@ test('bench: reconnect against tidings-ws resumes every subscriber with nothing 
     targets: ['tidings-ws'],
   });
   assert.equal(tidings.status, 'ok', tidings.reason);
+  assert.equal(tidings.writeDelayMs, 0, 'the delay in effect is recorded: the server default');
   assert.equal(tidings.received, 400 * 20);
   assert.equal(tidings.reconnect?.caughtUp, 20);
   assert.ok((tidings.reconnect?.catchUpMs.max ?? -1) >= (tidings.reconnect?.resumedMs.max ?? 0));

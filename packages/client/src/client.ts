@@ -511,8 +511,9 @@ export class Client<Map extends ChannelMap = Untyped>
    * After a fallback, tries the WebSocket again in the background, less often each time (4 backoffs,
    * at most a minute), as Socket.IO's upgrade does. When it opens, the handover moves every
    * subscription over: the old connection delivers until the WebSocket has them all and both deliver
-   * the same message, so nothing is lost (patterns included) or doubled. Publishes not yet answered are
-   * sent again with their keys (the server answers a duplicate with its original).
+   * the same pattern message (or, with none, for a short grace), so nothing is lost (patterns
+   * included) or doubled. Publishes not yet answered are sent again with their keys (the server
+   * answers a duplicate with its original).
    */
   #probe(tries = 1): void {
     const from = this.#connection;

@@ -14,17 +14,23 @@ export interface Handover {
   end(): void;
 }
 
+/** A pattern's message, named; nothing for any other frame. */
 const key = (frame: ServerFrame) =>
-  frame.type === FrameType.message && `${frame.pattern} ${frame.channel} ${frame.epoch}:${frame.offset}`;
+  frame.type === FrameType.message &&
+  frame.pattern &&
+  `${frame.pattern} ${frame.channel} ${frame.epoch}:${frame.offset}`;
 
 /**
  * Moves delivery from an old source of frames (a request, a connection) to a new one without losing
  * or doubling a message, pattern subscriptions included, which have no position to resume from. The
  * old source keeps delivering while the new one's frames wait. Once the new one has said `subscribed`
- * for each of `channels`, the first message that both deliver shows the old one has delivered all that
- * was published before the new one's subscriptions (each source delivers in publish order): the old
- * one is closed (`finish`) and the held frames follow; what both delivered, the subscriptions' positions
- * drop. With nothing published meanwhile, a short grace ends it: there is then nothing to lose.
+ * for each of `channels`, every pattern message it delivers was published after all its subscriptions
+ * started: a pattern is never replayed (a channel is, from its position, so its messages prove
+ * nothing). The first such message that the old one delivers too, before or after, shows that the old
+ * one has delivered all that was published before (it delivers in publish order): the old one is
+ * closed (`finish`) and the held frames follow; what both delivered, the subscriptions' positions
+ * drop. With no such message, a short grace ends it: nothing was published meanwhile, or the old one
+ * is ahead.
  */
 export function handover(
   channels: string[],
@@ -32,7 +38,8 @@ export function handover(
   finish: () => void,
 ): Handover {
   const waiting = new Set(channels);
-  const seen = new Set<string | false>();
+  /** Which source delivered a pattern message first: 0 the old one, 1 the new one (once it has every subscription). */
+  const seen = new Map<string, number>();
   let held: ServerFrame[] | undefined = [];
   let timer = setTimeout(() => end(), MAX_MS);
   const end = (): void => {
@@ -43,16 +50,23 @@ export function handover(
     finish();
     for (const frame of frames) deliver(frame);
   };
+  /** A frame of one source: the handover ends at the first pattern message both delivered. */
+  const count = (side: number, frame: ServerFrame): void => {
+    const name = key(frame);
+    if (!name) return;
+    if ((seen.get(name) ?? side) === side) seen.set(name, side);
+    else end();
+  };
   return {
     old(frame) {
       if (!held) return;
       deliver(frame);
-      if (!waiting.size && seen.has(key(frame))) end();
+      count(0, frame);
     },
     next(frame) {
       if (!held) return deliver(frame);
       held.push(frame);
-      if (!waiting.size) seen.add(key(frame));
+      if (!waiting.size) count(1, frame);
       else if (frame.type === FrameType.subscribed || frame.type === FrameType.error) {
         waiting.delete(frame.channel!);
         if (waiting.size) return;

@@ -29,8 +29,8 @@ interface Request {
  * the cursor. The server keeps no state between requests, so a change of subscriptions is a new request
  * from the current positions; changes within one tick share one reopen. Channels resume exactly from
  * their positions, but a pattern has none: while a pattern goes on into the new request, the old one
- * stays open until the new one is live and both deliver the same messages (see `handover`), and later
- * changes wait for that.
+ * stays open until the new one is live and both deliver the same pattern message (see `handover`),
+ * and later changes wait for that.
  */
 export function streaming(host: TransportHost, endpoint: string, openStream: OpenStream): Transport {
   let current: Request | undefined;

@@ -6,6 +6,21 @@ const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 // character is equally likely.
 const BYTE_LIMIT = 256 - (256 % ALPHABET.length);
 
+// Random bytes are drawn a pool at a time: an engine asks for a candidate epoch on every publish (in
+// case the channel turns out to be new), and one randomBytes call per publish cost a tenth of a Redis
+// publish's CPU. Pooled bytes are as random as fresh ones; each is used once.
+const POOL_SIZE = 4_096;
+let pool = randomBytes(POOL_SIZE);
+let next = 0;
+
+function randomByte(): number {
+  if (next === POOL_SIZE) {
+    pool = randomBytes(POOL_SIZE);
+    next = 0;
+  }
+  return pool[next++] as number;
+}
+
 /**
  * A new epoch: 12 random letters and digits (about 71 bits), so a channel that loses its positions (a
  * restart of the memory engine, a failover, a forgotten channel) never gives an old position a second
@@ -15,10 +30,8 @@ const BYTE_LIMIT = 256 - (256 % ALPHABET.length);
 export function newEpoch(): string {
   let epoch = '';
   while (epoch.length < EPOCH_LENGTH) {
-    for (const byte of randomBytes(EPOCH_LENGTH)) {
-      if (byte < BYTE_LIMIT) epoch += ALPHABET[byte % ALPHABET.length];
-      if (epoch.length === EPOCH_LENGTH) break;
-    }
+    const byte = randomByte();
+    if (byte < BYTE_LIMIT) epoch += ALPHABET[byte % ALPHABET.length];
   }
   return epoch;
 }

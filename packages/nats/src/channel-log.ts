@@ -86,6 +86,27 @@ export class ChannelLog {
     });
   }
 
+  /**
+   * Stores a message only if the stream's last stored message (on any subject) is the one published
+   * with id `afterMsgId`: so it lands right after that one, which the caller sent just before it on the
+   * same connection, without waiting for its acknowledgement. Rejects with "wrong last msg ID"
+   * otherwise. `msgId`, when given, lets the next append be chained to this one (or is an idempotency key).
+   */
+  appendAfter(
+    channel: string,
+    data: string,
+    headers: MsgHdrs,
+    afterMsgId: string,
+    msgId?: string,
+  ): Promise<PubAck> {
+    return this.#js.publish(this.#subjects.dataSubject(channel), data, {
+      headers,
+      expect: { lastMsgID: afterMsgId },
+      timeout: this.#timeout,
+      ...(msgId === undefined ? {} : { msgID: msgId }),
+    });
+  }
+
   async putSnapshot(channel: string, data: string, headers: MsgHdrs): Promise<void> {
     await this.#js.publish(this.#subjects.snapSubject(channel), data, { headers, timeout: this.#timeout });
   }

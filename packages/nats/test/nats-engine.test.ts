@@ -86,6 +86,121 @@ describe('NatsEngine on JetStream', { skip }, () => {
     });
   });
 
+  test('concurrent publishes to one channel are pipelined: many unacknowledged at once, offsets in call order', async (t) => {
+    const engine = testEngine(ns);
+    t.after(() => engine.close());
+    const channel = channelName();
+    await engine.publish({ channel, data: data('first'), policy: POLICY });
+    // A plain connection sees each append as it reaches the server, and each acknowledgement of this
+    // stream (the engine's replies come on _INBOX subjects). One at a time, at most one append would
+    // ever be unacknowledged; pipelined, many are.
+    const observer = await connect({ servers: NATS_URL });
+    t.after(() => observer.close());
+    let outstanding = 0;
+    let peak = 0;
+    let appends = 0;
+    observer.subscribe(`${ns.subjectPrefix}.${channel}`, {
+      callback: () => {
+        appends++;
+        peak = Math.max(peak, ++outstanding);
+      },
+    });
+    const ackOfStream = `"stream":"${ns.stream}"`;
+    observer.subscribe('_INBOX.>', {
+      callback: (_, msg) => {
+        if (msg.string().includes(ackOfStream)) outstanding--;
+      },
+    });
+    await observer.flush();
+    const results = await Promise.all(
+      range(1, 200).map((i) => engine.publish({ channel, data: data(i), policy: POLICY })),
+    );
+    assert.deepEqual(
+      results.map((r) => r.offset),
+      range(2, 201),
+    );
+    await eventually(() => assert.equal(appends, 200));
+    assert.ok(peak >= 10, `at most ${peak} appends were unacknowledged at once`);
+    const read = await engine.read(channel, 1, 1_000);
+    assert.deepEqual(
+      read.messages.map((m) => m.data),
+      range(1, 200).map(data),
+    );
+  });
+
+  test('a round sent on a stale head fails whole and is appended again, in order, with no gap', async (t) => {
+    const a = testEngine(ns);
+    const b = testEngine(ns);
+    t.after(() => Promise.all([a.close(), b.close()]));
+    const channel = channelName();
+    await a.publish({ channel, data: data('a'), policy: POLICY });
+    // a's cached head is now stale: its whole next round loses the race on its first append.
+    await b.publish({ channel, data: data('b'), policy: POLICY });
+    const results = await Promise.all(
+      range(1, 100).map((i) => a.publish({ channel, data: data(i), policy: POLICY })),
+    );
+    assert.deepEqual(
+      results.map((r) => r.offset),
+      range(3, 102),
+    );
+    const read = await b.read(channel, 0, 1_000);
+    assert.deepEqual(
+      read.messages.map((m) => m.offset),
+      range(1, 102),
+    );
+    assert.deepEqual(
+      read.messages.slice(2).map((m) => m.data),
+      range(1, 100).map(data),
+    );
+  });
+
+  test('two engines pipelining to one channel: offsets 1..n once each, each engine in its call order', async (t) => {
+    const engines = [testEngine(ns), testEngine(ns)];
+    t.after(() => Promise.all(engines.map((e) => e.close())));
+    await Promise.all(engines.map((e) => e.ready()));
+    const channel = channelName();
+    const perEngine = 300;
+    // Several waves, so rounds of both engines interleave and break each other's chains.
+    const results = (
+      await Promise.all(
+        engines.map(async (engine, e) => {
+          const out = [];
+          for (let wave = 0; wave < 3; wave++) {
+            out.push(
+              ...(await Promise.all(
+                range(1, perEngine / 3).map((i) =>
+                  engine.publish({ channel, data: data(`${e}:${wave * 100 + i}`), policy: POLICY }),
+                ),
+              )),
+            );
+          }
+          return out;
+        }),
+      )
+    ).flat();
+    assert.deepEqual(
+      results.map((r) => r.offset).sort((x, y) => x - y),
+      range(1, 2 * perEngine),
+    );
+    const read = await engines[0]!.read(channel, 0, 10_000);
+    assert.deepEqual(
+      read.messages.map((m) => m.offset),
+      range(1, 2 * perEngine),
+    );
+    for (const e of [0, 1]) {
+      const own = read.messages.map((m) => JSON.parse(m.data) as string).filter((d) => d.startsWith(`${e}:`));
+      assert.deepEqual(
+        own,
+        range(1, perEngine).map((i) => `${e}:${i}`),
+      );
+    }
+    const byOffset = new Map(read.messages.map((m) => [m.offset, m.data]));
+    results.forEach((r, k) => {
+      const e = Math.floor(k / perEngine);
+      assert.equal(byOffset.get(r.offset), data(`${e}:${(k % perEngine) + 1}`));
+    });
+  });
+
   test('a repeated id from another engine with a stale ifOffset is a duplicate', async (t) => {
     const a = testEngine(ns);
     const b = testEngine(ns);

@@ -8,7 +8,7 @@ import {
   type Subscription,
   type TidingsError,
 } from '@tidings/client';
-import { DeferredRelease } from './release.js';
+import { ExternalStore } from './external-store.js';
 
 /** Where a hook's subscription is: on its way (also the first render), delivering, or refused. */
 export type ChannelStatus = 'subscribing' | 'subscribed' | 'failed';
@@ -40,49 +40,29 @@ const INITIAL: ChannelSnapshot<never> = {
 /**
  * One hook's view of a channel, kept outside React so that `useSyncExternalStore` reads the same value
  * in every concurrent render. It subscribes when React first listens and releases the subscription
- * after the last listener is gone (see DeferredRelease: StrictMode's double mount keeps one
+ * after the last listener is gone (see ExternalStore: StrictMode's double mount keeps one
  * subscription). Subscribed again later (a real remount with the same feed, e.g. `<Activity>` showing
  * it again), it resumes after the last message it holds: nothing lost in between, nothing twice.
  */
-export class ChannelFeed<T> {
+export class ChannelFeed<T> extends ExternalStore<ChannelSnapshot<T>> {
   /** The latest `onMessage` of the hook, called for each message before the snapshot changes. */
   handler: MessageHandler<T> | undefined;
-  #snapshot: ChannelSnapshot<T> = INITIAL;
-  readonly #listeners = new Set<() => void>();
   readonly #client: Client;
   readonly #channel: string;
   readonly #options: FeedOptions;
-  readonly #release: DeferredRelease;
   #subscription: Subscription | undefined;
   #offs: (() => void)[] = [];
   /** After the last message this feed saw (a plain channel only: patterns start from now). */
   #position: Position | undefined;
 
   constructor(client: Client, channel: string, options: FeedOptions) {
+    super(INITIAL);
     this.#client = client;
     this.#channel = channel;
     this.#options = options;
-    this.#release = new DeferredRelease(
-      () => this.#open(),
-      () => this.#close(),
-    );
   }
 
-  readonly subscribe = (listener: () => void): (() => void) => {
-    this.#listeners.add(listener);
-    this.#release.add();
-    return () => {
-      this.#listeners.delete(listener);
-      this.#release.remove();
-    };
-  };
-
-  readonly getSnapshot = (): ChannelSnapshot<T> => this.#snapshot;
-
-  /** What the server renders, and what hydration starts from: nothing received yet. */
-  readonly getServerSnapshot = (): ChannelSnapshot<T> => INITIAL;
-
-  #open(): void {
+  protected override open(): void {
     let subscription: Subscription;
     try {
       subscription = this.#client.subscribe(
@@ -117,7 +97,7 @@ export class ChannelFeed<T> {
     ];
   }
 
-  #close(): void {
+  protected override close(): void {
     for (const off of this.#offs) off();
     this.#offs = [];
     this.#subscription?.unsubscribe();
@@ -138,7 +118,7 @@ export class ChannelFeed<T> {
   #keep(message: Message<T>): void {
     const keep = this.#options.keep;
     if (keep === undefined) return;
-    const before = this.#snapshot.messages;
+    const before = this.getSnapshot().messages;
     const messages = keep <= 0 ? before : [...before.slice(Math.max(0, before.length - keep + 1)), message];
     this.#set({ messages, last: message });
   }
@@ -150,10 +130,9 @@ export class ChannelFeed<T> {
   }
 
   #set(change: Partial<ChannelSnapshot<T>>): void {
-    const next = { ...this.#snapshot, ...change };
-    if ((Object.keys(change) as (keyof ChannelSnapshot<T>)[]).every((k) => next[k] === this.#snapshot[k]))
-      return;
-    this.#snapshot = next;
-    for (const listener of this.#listeners) listener();
+    const current = this.getSnapshot();
+    const next = { ...current, ...change };
+    if ((Object.keys(change) as (keyof ChannelSnapshot<T>)[]).every((k) => next[k] === current[k])) return;
+    this.publish(next);
   }
 }

@@ -6,7 +6,7 @@ import {
   type TidingsError,
 } from '@tidings/client';
 import type { ChannelStatus } from './channel-feed.js';
-import { DeferredRelease } from './release.js';
+import { ExternalStore } from './external-store.js';
 
 /** What `usePresence` renders from. */
 export interface PresenceSnapshot {
@@ -27,40 +27,21 @@ const INITIAL: PresenceSnapshot = { members: [], status: 'subscribing', error: u
  * leaves may have been missed) and kept current with the join and leave events in between; events that
  * come while an answer is on its way are applied on top of it, so none is lost to the race.
  */
-export class PresenceFeed {
-  #snapshot: PresenceSnapshot = INITIAL;
-  readonly #listeners = new Set<() => void>();
+export class PresenceFeed extends ExternalStore<PresenceSnapshot> {
   readonly #client: Client;
   readonly #channel: string;
-  readonly #release: DeferredRelease;
   #subscription: Subscription | undefined;
   #offs: (() => void)[] = [];
   /** Events since the list was last asked for; undefined when no answer is awaited. */
   #pending: Change[] | undefined;
 
   constructor(client: Client, channel: string) {
+    super(INITIAL);
     this.#client = client;
     this.#channel = channel;
-    this.#release = new DeferredRelease(
-      () => this.#open(),
-      () => this.#close(),
-    );
   }
 
-  readonly subscribe = (listener: () => void): (() => void) => {
-    this.#listeners.add(listener);
-    this.#release.add();
-    return () => {
-      this.#listeners.delete(listener);
-      this.#release.remove();
-    };
-  };
-
-  readonly getSnapshot = (): PresenceSnapshot => this.#snapshot;
-
-  readonly getServerSnapshot = (): PresenceSnapshot => INITIAL;
-
-  #open(): void {
+  protected override open(): void {
     let subscription: Subscription;
     try {
       subscription = this.#client.subscribe(this.#channel, () => {});
@@ -72,7 +53,7 @@ export class PresenceFeed {
     this.#subscription = subscription;
     const change = (type: Change['type']) => (member: PresenceMember) => {
       if (this.#pending) this.#pending.push({ type, member });
-      this.#set({ members: apply(this.#snapshot.members, { type, member }) });
+      this.#set({ members: apply(this.getSnapshot().members, { type, member }) });
     };
     this.#offs = [
       subscription.on('subscribed', () => this.#ask(subscription)),
@@ -100,7 +81,7 @@ export class PresenceFeed {
     );
   }
 
-  #close(): void {
+  protected override close(): void {
     for (const off of this.#offs) off();
     this.#offs = [];
     this.#pending = undefined;
@@ -109,8 +90,7 @@ export class PresenceFeed {
   }
 
   #set(change: Partial<PresenceSnapshot>): void {
-    this.#snapshot = { ...this.#snapshot, ...change };
-    for (const listener of this.#listeners) listener();
+    this.publish({ ...this.getSnapshot(), ...change });
   }
 }
 

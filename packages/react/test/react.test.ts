@@ -1,22 +1,33 @@
 // The hooks in a real Chromium, rendered by react-dom's development build inside <StrictMode>, against a
 // real server: StrictMode's double mount under continuous publishing, unmounting mid-stream, a
 // reconnect, presence, and two components on one channel. Each message is counted: once, in order.
+// The page comes from its own server on 127.0.0.1 (./browser.ts) and every connection is a WebSocket.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Client, connect, ErrorCode, isTidingsError } from '@tidings/client';
+import { type Client, connect, ErrorCode } from '@tidings/client';
+import { createHub } from '@tidings/server';
 import { type Listening, listen, waitFor } from '@tidings/testing';
 import { build } from 'esbuild';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import WebSocket from 'ws';
-import { browserMissing, launchBrowser } from '../../client/test/support/browser.js';
+import {
+  browserMissing,
+  launchBrowser,
+  openPage,
+  publishing as publishingTo,
+  range,
+  rendered,
+  type Site,
+  serve,
+  sharesSubscriptions,
+  TIMEOUT_MS,
+  waitRendered as waitRenderedIn,
+  waitSubscribed,
+} from './browser.js';
 import type { Harness, MountOptions } from './support/page.js';
 
 const skip = browserMissing();
-// A bound for failures, not a pace: on a loaded 2-core machine with two Chromiums, React's development
-// build may take over 10 s to render a 300-item log one message at a time (seen with both files running).
-// Generous: React's development build renders every message, slowly on a loaded CI machine.
-const TIMEOUT_MS = 45_000;
 
 type Window = { harness: Harness };
 
@@ -36,64 +47,45 @@ async function bundle(): Promise<string> {
   return result.outputFiles[0].text;
 }
 
-/** Whether one client can subscribe twice to a channel (shared subscriptions); without, ALREADY_SUBSCRIBED. */
-async function sharesSubscriptions(server: Listening): Promise<boolean> {
-  const client = connect(server.url, { WebSocket });
-  try {
-    client.subscribe('probe', () => {});
-    client.subscribe('probe', () => {});
-    return true;
-  } catch (error) {
-    if (isTidingsError(error) && error.code === ErrorCode.alreadySubscribed) return false;
-    throw error;
-  } finally {
-    client.close();
-  }
-}
-
 describe('@tidings/react in Chromium, under StrictMode', { skip }, () => {
   let browser: Browser;
   let server: Listening;
-  let script: string;
+  let site: Site;
   let shared = false;
 
   before(async () => {
-    [script, server, browser] = await Promise.all([
-      bundle(),
-      listen({
-        authenticate: ({ token }) => ({ id: token ?? 'anonymous' }),
-        presence: ['room.*'],
-      }),
+    [site, browser] = await Promise.all([
+      bundle().then((script) =>
+        serve({
+          '/index.html':
+            '<!doctype html><meta charset="utf-8"><title>t</title><link rel="icon" href="data:,"><script src="/page.js"></script>',
+          '/page.js': script,
+        }),
+      ),
       launchBrowser(),
     ]);
+    server = await listen({
+      authenticate: ({ token }) => ({ id: token ?? 'anonymous' }),
+      // The page is on its own origin, allowed by name.
+      origins: [site.origin],
+      presence: ['room.*'],
+      // The double mount starts from a position before a 300-message stream: the default history (100
+      // messages) could no longer serve it when the page took long to get its subscription to the
+      // server, and the server then rightly said `reset` and went on from the oldest message it kept.
+      hub: createHub({ defaultHistory: { size: 10_000 }, onError: () => {} }),
+    });
     shared = await sharesSubscriptions(server);
   });
   after(async () => {
     await browser?.close();
     await server?.close();
+    await site?.close();
   });
 
-  /** A page at the server's origin (so the server's same-origin check passes) with the harness loaded. */
+  /** The page with the harness loaded, from its own server on 127.0.0.1. */
   async function open(t: { after(fn: () => unknown): void }): Promise<Page> {
-    const context: BrowserContext = await browser.newContext();
-    t.after(() => context.close());
-    // tsx compiles the functions given to `evaluate` with keepNames, which calls a Node-only helper.
-    await context.addInitScript({ content: 'globalThis.__name = (target) => target;' });
-    const origin = new URL(server.url).origin;
-    await context.route(`${origin}/`, (route) =>
-      route.fulfill({
-        contentType: 'text/html',
-        body: '<!doctype html><meta charset="utf-8"><title>t</title><script src="/page.js"></script>',
-      }),
-    );
-    await context.route(`${origin}/page.js`, (route) =>
-      route.fulfill({ contentType: 'text/javascript', body: script }),
-    );
-    const page = await context.newPage();
-    const errors: Error[] = [];
-    page.on('pageerror', (error) => errors.push(error));
-    t.after(() => assert.deepEqual(errors, [], 'no error in the page'));
-    await page.goto(`${origin}/`);
+    const page = await openPage(browser, t);
+    await page.goto(`${site.origin}/`);
     return page;
   }
 
@@ -106,49 +98,32 @@ describe('@tidings/react in Chromium, under StrictMode', { skip }, () => {
 
   function harness(page: Page): Promise<Omit<Harness, 'mount' | 'unmount' | 'client'>> {
     return page.evaluate(() => {
-      const { received, effects, subscribes, unsubscribes, states } = (window as unknown as Window).harness;
-      return { received, effects, subscribes, unsubscribes, states };
+      const { received, effects, subscribes, unsubscribes, states, transports } = (
+        window as unknown as Window
+      ).harness;
+      return { received, effects, subscribes, unsubscribes, states, transports };
     });
   }
 
-  /** What each log renders: the data of its <li>s, in order. */
-  function rendered(page: Page, index = 0): Promise<unknown[]> {
-    return page.$$eval(`[data-log="${index}"] li`, (items) => items.map((li) => JSON.parse(li.textContent!)));
-  }
-
-  async function waitRendered(page: Page, count: number, index = 0): Promise<void> {
-    try {
-      await page.waitForFunction(
-        ([index, count]) => document.querySelectorAll(`[data-log="${index}"] li`).length >= count,
-        [index, count] as const,
-        { timeout: TIMEOUT_MS },
-      );
-    } catch (error) {
-      // Say whether messages were missing or only slow to render.
-      const shown = await rendered(page, index);
+  function waitRendered(page: Page, count: number, index = 0): Promise<void> {
+    return waitRenderedIn(page, count, index, async () => {
       const { received, states } = await harness(page);
-      throw new Error(
-        `${shown.length}/${count} rendered; onMessage saw ${received[index]?.length}; states ${states}; first rendered ${JSON.stringify(shown.slice(0, 3))}`,
-        { cause: error },
-      );
-    }
+      return `onMessage saw ${received[index]?.length}; states ${states}`;
+    });
   }
 
-  /** Publishes 0..count-1 from the server, one every ~2 ms. */
-  async function publishing(channel: string, from: number, count: number): Promise<void> {
-    for (let i = from; i < from + count; i++) {
-      await server.hub.publish(channel, i);
-      await sleep(2);
-    }
+  const publishing = (channel: string, from: number, count: number) =>
+    publishingTo(server, channel, from, count);
+
+  /** Waits for the page's first connection; then the transport of each connection so far. */
+  async function transports(page: Page): Promise<string[]> {
+    await page.waitForFunction(() => (window as unknown as Window).harness.transports.length > 0, null, {
+      timeout: TIMEOUT_MS,
+    });
+    return (await harness(page)).transports;
   }
 
-  const range = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i);
-
-  // Known gap (issue 13 stays open): in one run of several the first 3 messages of a mount from an
-  // earlier position were missing. Still run and counted; reported as a TODO, not hidden.
-  test('double mount during continuous publishing: one subscription, each message once and in order', {
-    todo: true,
-  }, async (t) => {
+  test('double mount during continuous publishing: one subscription, each message once and in order', async (t) => {
     const page = await open(t);
     const channel = 'strict';
     const start = await server.hub.publish(channel, 'before');
@@ -164,6 +139,7 @@ describe('@tidings/react in Chromium, under StrictMode', { skip }, () => {
     await stream;
     await waitRendered(page, 300);
     const state = await harness(page);
+    assert.deepEqual(state.transports, ['websocket'], 'on the WebSocket');
     assert.equal(state.effects, 2, 'StrictMode ran the mount effect twice');
     assert.equal(state.subscribes, 1, 'one client subscription through the double mount');
     assert.equal(state.unsubscribes, 0);
@@ -186,10 +162,7 @@ describe('@tidings/react in Chromium, under StrictMode', { skip }, () => {
     const page = await open(t);
     const channel = 'reconnect';
     await mount(page, { token: 'grace', channel, view: 'log' });
-    await page.waitForSelector('[data-log="0"][data-status="subscribed"]', {
-      state: 'attached',
-      timeout: TIMEOUT_MS,
-    });
+    await waitSubscribed(page);
     await publishing(channel, 0, 20);
     await waitRendered(page, 20);
     assert.equal(server.tidings.disconnect('grace', { code: ErrorCode.shuttingDown, reconnect: true }), 1);
@@ -201,6 +174,7 @@ describe('@tidings/react in Chromium, under StrictMode', { skip }, () => {
     assert.deepEqual(state.received[0], range(0, 50));
     assert.deepEqual(await rendered(page), range(0, 50));
     assert.deepEqual(state.states, ['connecting', 'connected', 'connecting', 'connected']);
+    assert.deepEqual(state.transports, ['websocket', 'websocket'], 'both connections on the WebSocket');
     assert.equal(state.subscribes, 1);
   });
 
@@ -213,6 +187,7 @@ describe('@tidings/react in Chromium, under StrictMode', { skip }, () => {
       });
     await members('alice');
     assert.equal(await page.getAttribute('#members', 'data-status'), 'subscribed');
+    assert.deepEqual(await transports(page), ['websocket']);
     const bob: Client = connect(server.url, { WebSocket, token: 'bob' });
     t.after(() => bob.close());
     bob.subscribe('room.1', () => {});
@@ -228,6 +203,7 @@ describe('@tidings/react in Chromium, under StrictMode', { skip }, () => {
       state: 'attached',
       timeout: TIMEOUT_MS,
     });
+    assert.deepEqual(await transports(page), ['websocket']);
   });
 
   test('two components on one channel each get every message once (needs shared subscriptions)', async (t) => {
@@ -235,14 +211,12 @@ describe('@tidings/react in Chromium, under StrictMode', { skip }, () => {
     const page = await open(t);
     const channel = 'two';
     await mount(page, { token: 'dan', channel, view: 'two-logs' });
-    await page.waitForSelector('[data-log="1"][data-status="subscribed"]', {
-      state: 'attached',
-      timeout: TIMEOUT_MS,
-    });
+    await waitSubscribed(page, 1);
     await publishing(channel, 0, 50);
     await waitRendered(page, 50, 0);
     await waitRendered(page, 50, 1);
     const state = await harness(page);
+    assert.deepEqual(state.transports, ['websocket']);
     assert.deepEqual(state.received, [range(0, 50), range(0, 50)]);
     assert.deepEqual(await rendered(page, 1), range(0, 50));
     await waitFor(async () => (await rendered(page, 0)).length === 50, TIMEOUT_MS, 'first log');

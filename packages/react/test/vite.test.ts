@@ -2,30 +2,36 @@
 // development build (StrictMode runs every effect twice there), served from its own origin next to a
 // real Tidings server, in Chromium. Each message is counted on the page (once, in order) and each
 // subscribe/unsubscribe frame on the wire: StrictMode's double mount, unmounting mid-stream, two
-// components on one channel, and a reconnect.
+// components on one channel, and a reconnect. Every connection is a WebSocket.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { extname, join, normalize } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect, ErrorCode, isTidingsError } from '@tidings/client';
+import { ErrorCode } from '@tidings/client';
 import { FrameType } from '@tidings/protocol';
 import { createHub } from '@tidings/server';
 import { type Listening, listen, waitFor } from '@tidings/testing';
 import type { Browser, Page } from 'playwright-core';
 import { build, defaultClientConditions } from 'vite';
-import WebSocket from 'ws';
-import { browserMissing, launchBrowser } from '../../client/test/support/browser.js';
+import {
+  browserMissing,
+  launchBrowser,
+  openPage,
+  publishing as publishingTo,
+  range,
+  rendered,
+  type Site,
+  serve,
+  sharesSubscriptions,
+  TIMEOUT_MS,
+  waitRendered,
+  waitSubscribed,
+} from './browser.js';
 import type { AppState } from './vite-app/main.js';
 
 const skip = browserMissing();
-// A bound for failures, not a pace: on a loaded 2-core machine with two Chromiums, React's development
-// build may take over 10 s to render a 300-item log one message at a time (seen with both files running).
-// Generous: React's development build renders every message, slowly on a loaded CI machine.
-const TIMEOUT_MS = 45_000;
 const APP = new URL('./vite-app/', import.meta.url).pathname;
 
 /**
@@ -52,64 +58,19 @@ async function buildApp(outDir: string): Promise<void> {
   }
 }
 
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-};
-
-/** A static file server for the built app, on its own origin (as a CDN or `vite preview` would be). */
-async function serveStatic(dir: string): Promise<{ origin: string; close(): Promise<void> }> {
-  const server: Server = createServer(async (req, res) => {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
-    const file = normalize(join(dir, path === '/' ? 'index.html' : path));
-    if (!file.startsWith(dir)) return res.writeHead(403).end();
-    try {
-      const body = await readFile(file);
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(body);
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-/** Whether one client can subscribe twice to a channel (shared subscriptions); without, ALREADY_SUBSCRIBED. */
-async function sharesSubscriptions(server: Listening): Promise<boolean> {
-  const client = connect(server.url, { WebSocket });
-  try {
-    client.subscribe('probe', () => {});
-    client.subscribe('probe', () => {});
-    return true;
-  } catch (error) {
-    if (isTidingsError(error) && error.code === ErrorCode.alreadySubscribed) return false;
-    throw error;
-  } finally {
-    client.close();
-  }
-}
-
 /** The subscribe and unsubscribe frames the page sent, per WebSocket in the order they opened. */
 type Wire = { subscribe: { channel: string; since?: unknown }[]; unsubscribe: string[] }[];
 
 describe('@tidings/react in a Vite-built app, in Chromium, under StrictMode', { skip }, () => {
   let browser: Browser;
   let server: Listening;
-  let site: { origin: string; close(): Promise<void> };
+  let site: Site;
   let outDir: string;
   let shared = false;
 
   before(async () => {
     outDir = await mkdtemp(join(tmpdir(), 'tidings-vite-'));
-    [site, browser] = await Promise.all([buildApp(outDir).then(() => serveStatic(outDir)), launchBrowser()]);
+    [site, browser] = await Promise.all([buildApp(outDir).then(() => serve(outDir)), launchBrowser()]);
     // The page is on another origin than the server: allowed by name, as an app served apart would be.
     server = await listen({
       authenticate: ({ token }) => ({ id: token ?? 'anonymous' }),
@@ -131,17 +92,7 @@ describe('@tidings/react in a Vite-built app, in Chromium, under StrictMode', { 
     t: { after(fn: () => unknown): void },
     params: Record<string, string>,
   ): Promise<{ page: Page; wire: Wire }> {
-    const context = await browser.newContext();
-    t.after(() => context.close());
-    // tsx compiles the functions given to `evaluate` with keepNames, which calls a Node-only helper.
-    await context.addInitScript({ content: 'globalThis.__name = (target) => target;' });
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (error) => errors.push(error.message));
-    page.on('console', (message) => {
-      if (message.type() === 'error') errors.push(message.text());
-    });
-    t.after(() => assert.deepEqual(errors, [], 'no error in the page'));
+    const page = await openPage(browser, t);
     const wire: Wire = [];
     page.on('websocket', (socket) => {
       const frames: Wire[number] = { subscribe: [], unsubscribe: [] };
@@ -162,35 +113,8 @@ describe('@tidings/react in a Vite-built app, in Chromium, under StrictMode', { 
     return page.evaluate(() => (window as unknown as { app: AppState }).app);
   }
 
-  /** What each log renders: the data of its <li>s, in order. */
-  function rendered(page: Page, index = 0): Promise<unknown[]> {
-    return page.$$eval(`[data-log="${index}"] li`, (items) => items.map((li) => JSON.parse(li.textContent!)));
-  }
-
-  async function waitRendered(page: Page, count: number, index = 0): Promise<void> {
-    await page.waitForFunction(
-      ([index, count]) => document.querySelectorAll(`[data-log="${index}"] li`).length >= count,
-      [index, count] as const,
-      { timeout: TIMEOUT_MS },
-    );
-  }
-
-  function waitSubscribed(page: Page, index = 0): Promise<unknown> {
-    return page.waitForSelector(`[data-log="${index}"][data-status="subscribed"]`, {
-      state: 'attached',
-      timeout: TIMEOUT_MS,
-    });
-  }
-
-  /** Publishes from..from+count-1 from the server, one every ~2 ms. */
-  async function publishing(channel: string, from: number, count: number): Promise<void> {
-    for (let i = from; i < from + count; i++) {
-      await server.hub.publish(channel, i);
-      await sleep(2);
-    }
-  }
-
-  const range = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i);
+  const publishing = (channel: string, from: number, count: number) =>
+    publishingTo(server, channel, from, count);
   const subscribes = (wire: Wire, channel: string) =>
     wire.map((frames) => frames.subscribe.filter((f) => f.channel === channel).length);
   const unsubscribes = (wire: Wire, channel: string) =>
@@ -206,6 +130,7 @@ describe('@tidings/react in a Vite-built app, in Chromium, under StrictMode', { 
     await stream;
     await waitRendered(page, 300);
     const state = await app(page);
+    assert.deepEqual(state.transports, ['websocket'], 'on the WebSocket');
     assert.equal(state.effects, 2, 'StrictMode ran the mount effect twice');
     assert.deepEqual(state.received, [range(0, 300)], 'onMessage: each once, in order');
     assert.deepEqual(await rendered(page), range(0, 300), 'rendered: each once, in order');
@@ -240,6 +165,7 @@ describe('@tidings/react in a Vite-built app, in Chromium, under StrictMode', { 
     assert.deepEqual(state.received, [range(0, 50)]);
     assert.deepEqual(await rendered(page), range(0, 50));
     assert.deepEqual(state.states, ['connecting', 'connected', 'connecting', 'connected']);
+    assert.deepEqual(state.transports, ['websocket', 'websocket'], 'both connections on the WebSocket');
     assert.deepEqual(subscribes(wire, channel), [1, 1], 'one subscribe frame per connection');
     assert.equal(typeof wire[1].subscribe[0].since, 'object', 'the new connection resumes from a position');
   });
@@ -253,8 +179,10 @@ describe('@tidings/react in a Vite-built app, in Chromium, under StrictMode', { 
     await publishing(channel, 0, 50);
     await waitRendered(page, 50, 0);
     await waitRendered(page, 50, 1);
-    assert.equal((await app(page)).effects, 4, 'StrictMode ran each mount effect twice');
-    assert.deepEqual((await app(page)).received, [range(0, 50), range(0, 50)]);
+    const state = await app(page);
+    assert.deepEqual(state.transports, ['websocket'], 'on the WebSocket');
+    assert.equal(state.effects, 4, 'StrictMode ran each mount effect twice');
+    assert.deepEqual(state.received, [range(0, 50), range(0, 50)]);
     assert.deepEqual(await rendered(page, 0), range(0, 50));
     assert.deepEqual(await rendered(page, 1), range(0, 50));
     assert.deepEqual(subscribes(wire, channel), [1], 'one subscribe frame for both components');

@@ -154,13 +154,19 @@ export function whenReady(redis: Connection): Promise<void> {
   });
 }
 
-/** Quits politely when connected, and in any case stops reconnecting. */
+/**
+ * Quits politely when connected, and in any case stops reconnecting. Commands still queued for the
+ * next auto-pipeline go out first: QUIT itself is never auto-pipelined and would overtake them.
+ */
 export async function closeConnection(redis: Connection): Promise<void> {
   if (redis.status === 'ready') {
-    await Promise.race([
-      redis.quit().catch(() => undefined),
-      new Promise((r) => setTimeout(r, 1_000).unref()),
-    ]);
+    const quit = async () => {
+      while (redis.autoPipelineQueueSize > 0 && redis.status === 'ready') {
+        await new Promise((r) => setImmediate(r));
+      }
+      await redis.quit().catch(() => undefined);
+    };
+    await Promise.race([quit(), new Promise((r) => setTimeout(r, 1_000).unref())]);
   }
   redis.disconnect(false);
 }

@@ -71,6 +71,36 @@ await withRedis((admin, runPrefix) => {
       );
     });
 
+    test('concurrent publishes go out in a few socket writes, offsets in call order', async (t) => {
+      const engine = await open(t);
+      const socket = (engine.commandConnection as import('ioredis').Redis).stream;
+      const write = socket.write;
+      let writes = 0;
+      socket.write = function (this: typeof socket, ...args: Parameters<typeof write>) {
+        writes++;
+        return write.apply(this, args);
+      } as typeof write;
+      t.after(() => {
+        socket.write = write;
+      });
+      const results = await Promise.all(
+        Array.from({ length: 500 }, (_, i) =>
+          engine.publish({ channel: 'burst', data: String(i), policy: POLICY }),
+        ),
+      );
+      assert.deepEqual(
+        results.map((r) => r.offset),
+        Array.from({ length: 500 }, (_, i) => i + 1),
+      );
+      // One write per publish without auto-pipelining; a handful of batches with it.
+      assert.ok(writes <= 10, `500 publishes took ${writes} socket writes`);
+      const read = await engine.read('burst', 0, 1_000);
+      assert.deepEqual(
+        read.messages.map((m) => m.data),
+        Array.from({ length: 500 }, (_, i) => String(i)),
+      );
+    });
+
     test('losing the data starts a new epoch at offset 0', async (t) => {
       const engine = await open(t);
       const channel = 'lost';

@@ -143,8 +143,8 @@ export class Hub<Map extends ChannelMap = Untyped> {
   readonly #maxMessageBytes: number;
   readonly #schemas: SchemaRules;
   readonly #onError: (error: unknown, context: { channel: string }) => void;
+  /** Every open subscription is in its feed's set (a hub-wide set would cost each one ~30 bytes more). */
   readonly #feeds = new Map<string, Feed>();
-  readonly #subscriptions = new Set<SubscriptionImpl>();
   readonly #presenceFeeds = new Map<string, PresenceFeed>();
   readonly #presenceListeners = new Map<
     SubscriptionImpl,
@@ -199,12 +199,17 @@ export class Hub<Map extends ChannelMap = Untyped> {
     return this.subscribeIn(undefined, channel, handler as Handler, options);
   }
 
-  /** @internal Scope-aware subscribe. */
+  /**
+   * @internal Scope-aware subscribe. `receiver` is `this` of the handler and of every callback in
+   * `options`, so a caller with many subscriptions (the server: one per connection) passes shared
+   * functions rather than closures made for each.
+   */
   subscribeIn(
     scope: ScopeLike | undefined,
     channel: string,
     handler: Handler,
     options: SubscribeOptions,
+    receiver?: unknown,
   ): Subscription {
     this.#assertOpen();
     assertChannelOrPattern(channel);
@@ -231,12 +236,12 @@ export class Hub<Map extends ChannelMap = Untyped> {
         presence: presence?.ready,
         from: pattern ? undefined : startFrom(since, joined.known, () => this.engine.position(channel)),
       },
+      receiver,
     );
     joined.subscriptions.add(subscription);
-    this.#subscriptions.add(subscription);
     if (presence !== undefined && onPresence !== undefined) {
       const listener: PresenceListener = (event) => {
-        if (!subscription.closed) onPresence(event);
+        if (!subscription.closed) onPresence.call(receiver, event);
       };
       presence.listeners.add(listener);
       this.#presenceListeners.set(subscription, { feed: presence, listener });
@@ -538,14 +543,14 @@ export class Hub<Map extends ChannelMap = Untyped> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const subscription of [...this.#subscriptions]) subscription.unsubscribe();
+    const subscriptions = [...this.#feeds.values()].flatMap((feed) => [...feed.subscriptions]);
+    for (const subscription of subscriptions) subscription.unsubscribe();
     clearInterval(this.#sweep);
     for (const feed of [...this.#lingering]) this.#closeFeed(feed);
     await this.engine.close();
   }
 
   #detach(subscription: SubscriptionImpl): void {
-    this.#subscriptions.delete(subscription);
     const presence = this.#presenceListeners.get(subscription);
     if (presence !== undefined) {
       this.#presenceListeners.delete(subscription);

@@ -78,6 +78,7 @@ export { Scope } from './scope.js';
 export {
   attach,
   createTidingsServer,
+  DEFAULT_WRITE_DELAY_MS,
   type DisconnectOptions,
   type TidingsServer,
   type TidingsServerOptions,

@@ -19,7 +19,8 @@ import type { Handler, Subscription } from './subscription.js';
 export class Scope<Map extends ChannelMap = Untyped> {
   readonly id: string = randomUUID();
   readonly #hub: Hub;
-  readonly #subscriptions = new Set<Subscription>();
+  /** Made on the first subscribe: a scope that only publishes (or is never used) needs none. */
+  #subscriptions: Set<Subscription> | undefined;
   #closed = false;
 
   constructor(hub: Hub) {
@@ -31,7 +32,7 @@ export class Scope<Map extends ChannelMap = Untyped> {
   }
 
   get size(): number {
-    return this.#subscriptions.size;
+    return this.#subscriptions?.size ?? 0;
   }
 
   subscribe<T = never, C extends ChannelOf<Map> = ChannelOf<Map>>(
@@ -41,13 +42,14 @@ export class Scope<Map extends ChannelMap = Untyped> {
   ): Subscription {
     if (this.#closed) throw new TidingsError(ErrorCode.closed, 'the scope is closed');
     const subscription = this.#hub.subscribeIn(this, channel, handler as Handler, options);
+    this.#subscriptions ??= new Set();
     this.#subscriptions.add(subscription);
     return subscription;
   }
 
   /** @internal A subscription of this scope ended. */
   forget(subscription: Subscription): void {
-    this.#subscriptions.delete(subscription);
+    this.#subscriptions?.delete(subscription);
   }
 
   publish<C extends ChannelOf<Map>>(
@@ -63,6 +65,7 @@ export class Scope<Map extends ChannelMap = Untyped> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#subscriptions === undefined) return;
     for (const subscription of [...this.#subscriptions]) subscription.unsubscribe();
   }
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { PresenceEvent } from '@tidings/engine';
 import {
@@ -16,9 +17,7 @@ import {
 } from '@tidings/protocol';
 import { authorizePublish, authorizeSubscribe, type Identity, identify } from './auth.js';
 import type { Envelope } from './message.js';
-import type { ServerObserver } from './observer.js';
-import type { Scope } from './scope.js';
-import type { ResetNotice, Subscription } from './subscription.js';
+import type { ResetNotice, ScopeLike, Subscription } from './subscription.js';
 import { PACE_BYTES, watchStall } from './transports/backpressure.js';
 import type { ServerContext } from './transports/context.js';
 import * as frames from './transports/frames.js';
@@ -54,14 +53,21 @@ export interface SessionOptions {
   presence?: boolean;
 }
 
-/** One subscription of a session; the placeholder exists while it is being authorized. */
+/**
+ * One subscription of a session; the placeholder exists while it is being authorized. It is also what
+ * the subscription calls its callbacks on (`this`), so they are functions shared by every session, not
+ * closures or bound functions made for each one.
+ */
 class Entry {
   subscription: Subscription | undefined;
+  /** The position after the last frame sent on the channel (or where it started); none for a pattern. */
+  position: Position | undefined;
   /** A member of the channel's presence (or on its way to be): leaves with the subscription. */
   member = false;
   /** Its start was announced: `join`/`leave` frames may follow (never before `subscribed`). */
   started = false;
   constructor(
+    readonly session: Session,
     readonly channel: string,
     readonly id: number | undefined,
   ) {}
@@ -74,7 +80,12 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * the transport: subscribe, unsubscribe, publish and refresh its token, within its identity's rights
  * and the server's limits. Tracks the position of each channel it has sent, for cursors and SSE ids.
  */
-export class Session {
+export class Session implements ScopeLike {
+  /**
+   * The connection id the `welcome` frame carries; also the scope id publishes with `echo: false` skip
+   * (the session is its subscriptions' scope itself: no Scope object and set of its own).
+   */
+  readonly id: string = randomUUID();
   identity: Identity;
   readonly #context: ServerContext;
   /** Kept for a token refresh, and only when there is an authenticate hook to hand it to. */
@@ -82,14 +93,19 @@ export class Session {
   readonly #sink: FrameSink;
   readonly #announce: boolean;
   readonly #presence: boolean;
-  readonly #scope: Scope;
-  readonly #entries = new Map<string, Entry>();
-  readonly #positions = new Map<string, Position>();
-  readonly #maxBufferedBytes: number;
-  readonly #paceBytes: number;
+  /**
+   * Subscribed channels (and those being authorized), each holding its channel's position: none, one
+   * entry itself (most connections read one channel: a Map for it costs ~250 bytes), or a Map by channel
+   * once a second one comes. Read through #entry, #entryCount, #entryList.
+   */
+  #entries: Entry | Map<string, Entry> | undefined;
+  /**
+   * Positions of channels not subscribed now: seeded from a request's cursor before their subscription
+   * starts, or kept after it ended (cursors still name them). Made on first use: most sessions never do.
+   */
+  #positions: Map<string, Position> | undefined;
   /** While history waits for the client to take what it was sent: settles on drain, or after the grace. */
   #waiting: Promise<void> | undefined;
-  readonly #observer: ServerObserver | undefined;
   /** Who this client is for limits and idempotency scopes (see ServerContext.clientKey). */
   readonly #client: string;
   #expiry: NodeJS.Timeout | undefined;
@@ -102,17 +118,8 @@ export class Session {
     this.#sink = options.sink;
     this.#announce = options.announce ?? true;
     this.#presence = options.presence ?? true;
-    this.#scope = context.hub.scope();
-    this.#maxBufferedBytes = context.limits.maxBufferedBytes;
-    this.#paceBytes = Math.min(PACE_BYTES, Math.floor(this.#maxBufferedBytes / 4));
-    this.#observer = context.observer;
     this.#client = context.clientKey(options.identity, options.request);
     this.#arm();
-  }
-
-  /** The connection id the `welcome` frame carries; also the scope publishes with `echo: false` skip. */
-  get id(): string {
-    return this.#scope.id;
   }
 
   get ended(): boolean {
@@ -120,22 +127,41 @@ export class Session {
   }
 
   get subscriptions(): number {
-    return this.#entries.size;
+    return this.#entryCount();
+  }
+
+  /**
+   * Whether the session holds exactly one channel's position, asked while it sends a frame that moved a
+   * position (whose channel therefore holds one): then the SSE `id:` is that frame's own position, and
+   * the same for every session that sends the frame. False may also mean "not known at once" (beside a
+   * pattern subscription): the caller then builds the cursor, which is always right.
+   */
+  get onePosition(): boolean {
+    return this.#entries instanceof Entry && (this.#positions === undefined || this.#positions.size === 0);
   }
 
   /** The position after the last frame sent on each channel (or where it started, or the request's cursor). */
-  get positions(): ReadonlyMap<string, Position> {
-    return this.#positions;
-  }
-
   cursor(): string {
-    return encodeCursor(this.#positions);
+    const positions = new Map<string, Position>();
+    for (const entry of this.#entryList()) {
+      if (entry.position !== undefined) positions.set(entry.channel, entry.position);
+    }
+    if (this.#positions !== undefined) for (const [c, p] of this.#positions) positions.set(c, p);
+    return encodeCursor(positions);
   }
 
   /** Seeds a channel's position from a request's cursor, so cursors name it before its subscription starts. */
   seed(channel: string, position: Position): void {
-    this.#positions.set(channel, position);
+    const entry = this.#entry(channel);
+    if (entry !== undefined) entry.position = position;
+    else {
+      this.#positions ??= new Map();
+      this.#positions.set(channel, position);
+    }
   }
+
+  /** ScopeLike: a subscription of this session ended; its entry goes with it (see #drop, #end, unsubscribe). */
+  forget(_subscription: Subscription): void {}
 
   /** Handles one parsed client frame (WebSocket). Every failure becomes an `error` frame. */
   handle(frame: ClientFrame): void {
@@ -169,14 +195,14 @@ export class Session {
    */
   async subscribe(channel: string, since: SinceSpec, id?: number, authorized = false): Promise<void> {
     if (this.#ended) return;
-    if (this.#entries.has(channel)) {
+    if (this.#entry(channel) !== undefined) {
       return this.fail(
         new TidingsError(ErrorCode.alreadySubscribed, `already subscribed to ${channel}`),
         id,
         channel,
       );
     }
-    if (this.#entries.size >= this.#context.limits.maxSubscriptions) {
+    if (this.#entryCount() >= this.#context.limits.maxSubscriptions) {
       const max = this.#context.limits.maxSubscriptions;
       return this.fail(
         new TidingsError(ErrorCode.tooManySubscriptions, `at most ${max} subscriptions`),
@@ -184,31 +210,45 @@ export class Session {
         channel,
       );
     }
-    const entry = new Entry(channel, id);
-    this.#entries.set(channel, entry);
+    const entry = new Entry(this, channel, id);
+    this.#addEntry(entry);
+    // A seeded (or earlier) position moves into the entry while it is subscribed.
+    const seeded = this.#positions?.get(channel);
+    if (seeded !== undefined) {
+      entry.position = seeded;
+      this.#positions?.delete(channel);
+    }
     if (!authorized) {
       try {
         await authorizeSubscribe(this.#context.hooks, this.identity, channel);
       } catch (error) {
-        if (this.#entries.get(channel) === entry) this.#drop(entry, error);
+        if (this.#entry(channel) === entry) this.#drop(entry, error);
         return;
       }
-      if (this.#entries.get(channel) !== entry) return;
+      if (this.#entry(channel) !== entry) return;
     }
     const pattern = isPattern(channel);
     // Presence is per channel: a pattern subscription is no member and hears no joins.
     const member = !pattern && this.#presence && this.#context.hasPresence(channel);
     let subscription: Subscription;
+    const hub = this.#context.hub;
     try {
+      // The callbacks are called on `entry`: shared functions, nothing made per session.
       subscription = pattern
-        ? this.#scope.subscribe(channel, this.#onPatternMessage, { since })
-        : this.#scope.subscribe(channel, this.#onMessage, {
-            since,
-            onStart: this.#started.bind(this, entry),
-            onReset: this.#onReset,
-            pace: this.#pace,
-            onPresence: member ? this.#onPresence : undefined,
-          });
+        ? hub.subscribeIn(this, channel, Session.#sendPatternMessage, { since }, entry)
+        : hub.subscribeIn(
+            this,
+            channel,
+            Session.#sendMessage,
+            {
+              since,
+              onStart: Session.#started,
+              onReset: Session.#sendReset,
+              pace: Session.#paceHistory,
+              onPresence: member ? Session.#sendPresence : undefined,
+            },
+            entry,
+          );
     } catch (error) {
       this.#drop(entry, error);
       return;
@@ -223,23 +263,21 @@ export class Session {
     }
     try {
       await Promise.all([subscription.ready, joined]);
-      if (pattern && this.#entries.get(channel) === entry && this.#announce) {
+      if (pattern && this.#entry(channel) === entry && this.#announce) {
         this.#sink.send(frames.subscribed(channel, id), false);
       }
     } catch (error) {
-      if (this.#entries.get(channel) === entry) this.#drop(entry, error);
+      if (this.#entry(channel) === entry) this.#drop(entry, error);
     }
   }
 
   unsubscribe(channel: string, id?: number): void {
-    const entry = this.#entries.get(channel);
+    const entry = this.#entry(channel);
     if (entry === undefined) {
       this.fail(new TidingsError(ErrorCode.notSubscribed, `not subscribed to ${channel}`), id, channel);
       return;
     }
-    this.#entries.delete(channel);
-    entry.subscription?.unsubscribe();
-    this.#leave(entry);
+    this.#remove(entry);
     this.#sink.send(frames.unsubscribed(channel, id), false);
   }
 
@@ -278,7 +316,9 @@ export class Session {
     }
     try {
       await authorizePublish(this.#context.hooks, this.identity, channel, frame.data);
-      const published = await this.#scope.publish(channel, frame.data, {
+      // As a closed scope refuses to publish: a session that ended meanwhile publishes nothing.
+      if (this.#ended) return;
+      const published = await this.#context.hub.publishIn(this.id, channel, frame.data, {
         id: frame.key,
         ifOffset: frame.ifOffset,
         ttl: frame.ttl,
@@ -311,11 +351,11 @@ export class Session {
     this.#arm();
     this.#sink.send(frames.refreshed(id, identity.expiresAt), false);
     await Promise.all(
-      [...this.#entries.values()].map(async (entry) => {
+      this.#entryList().map(async (entry) => {
         try {
           await authorizeSubscribe(this.#context.hooks, identity, entry.channel);
         } catch (error) {
-          if (this.#entries.get(entry.channel) !== entry) return;
+          if (this.#entry(entry.channel) !== entry) return;
           const { code, message } = frames.toTidingsError(error);
           this.#end(entry, code, message);
         }
@@ -327,7 +367,7 @@ export class Session {
   fail(error: unknown, id?: number, channel?: string): void {
     if (this.#ended) return;
     const cause = frames.toTidingsError(error);
-    this.#observer?.error?.(cause.code);
+    this.#context.observer?.error?.(cause.code);
     this.#sink.send(frames.error(cause, id, channel), false);
   }
 
@@ -335,7 +375,7 @@ export class Session {
   end(code: ErrorCode, reason: string, reconnect = errorAction(code) !== 'fatal'): void {
     if (this.#ended) return;
     this.close();
-    this.#observer?.disconnected?.(code);
+    this.#context.observer?.disconnected?.(code);
     this.#sink.end(code, reason, reconnect);
   }
 
@@ -344,32 +384,40 @@ export class Session {
     if (this.#ended) return;
     this.#ended = true;
     clearTimeout(this.#expiry);
-    this.#scope.close();
-    for (const entry of this.#entries.values()) this.#leave(entry);
-    this.#entries.clear();
+    const entries = this.#entryList();
+    this.#entries = undefined;
+    for (const entry of entries) {
+      entry.subscription?.unsubscribe();
+      this.#keepPosition(entry);
+    }
+    for (const entry of entries) this.#leave(entry);
     this.#context.connectionsPerIdentity.release(this.#client);
   }
 
-  // Delivery: one bound function per session, no allocation per message.
-  // Callbacks are methods bound once per instance, not arrow-function fields: under a loader that
-  // keeps function names (tsx) every arrow field grows a property dictionary, ~250 bytes a connection each.
-  readonly #onMessage = this.#sendMessage.bind(this);
+  // Delivery. The subscription calls these on the entry (`this`): static, so one function serves every
+  // session, where a bound function per session and callback cost ~50 bytes each on every connection.
 
-  #sendMessage(message: unknown): void {
+  static #sendMessage(this: Entry, message: unknown): void {
+    // biome-ignore lint/complexity/noThisInStatic lint/complexity/noUselessThisAlias: `this` is the entry, not the class
+    const entry: Entry = this;
     const envelope = message as Envelope;
-    this.#positions.set(envelope.channel, envelope);
-    this.#sink.send(envelope.frame, true);
-    this.#observer?.delivered?.();
-    if (this.#sink.bufferedBytes > this.#maxBufferedBytes) this.slowConsumer();
+    const session = entry.session;
+    entry.position = envelope;
+    const sink = session.#sink;
+    sink.send(envelope.frame, true);
+    session.#context.observer?.delivered?.();
+    if (sink.bufferedBytes > session.#context.limits.maxBufferedBytes) session.slowConsumer();
   }
 
   // A pattern's channels carry no resumable position: their messages move nothing.
-  readonly #onPatternMessage = this.#sendPatternMessage.bind(this);
-
-  #sendPatternMessage(message: unknown): void {
-    this.#sink.send((message as Envelope).frame, false);
-    this.#observer?.delivered?.();
-    if (this.#sink.bufferedBytes > this.#maxBufferedBytes) this.slowConsumer();
+  static #sendPatternMessage(this: Entry, message: unknown): void {
+    // biome-ignore lint/complexity/noThisInStatic lint/complexity/noUselessThisAlias: `this` is the entry, not the class
+    const entry: Entry = this;
+    const session = entry.session;
+    const sink = session.#sink;
+    sink.send((message as Envelope).frame, false);
+    session.#context.observer?.delivered?.();
+    if (sink.bufferedBytes > session.#context.limits.maxBufferedBytes) session.slowConsumer();
   }
 
   /**
@@ -377,12 +425,14 @@ export class Session {
    * for it to take that. One that takes nothing for SLOW_CONSUMER_GRACE_MS is a slow consumer. Live
    * messages are never held back: a client that cannot keep up with them hits `maxBufferedBytes`.
    */
-  readonly #pace = this.#paceHistory.bind(this);
-
-  #paceHistory(): Promise<void> | undefined {
-    if (this.#ended || this.#sink.pendingBytes < this.#paceBytes) return undefined;
-    this.#waiting ??= this.#waitForDrain();
-    return this.#waiting;
+  static #paceHistory(this: Entry): Promise<void> | undefined {
+    // biome-ignore lint/complexity/noThisInStatic lint/complexity/noUselessThisAlias: `this` is the entry, not the class
+    const entry: Entry = this;
+    const session = entry.session;
+    const paceBytes = Math.min(PACE_BYTES, Math.floor(session.#context.limits.maxBufferedBytes / 4));
+    if (session.#ended || session.#sink.pendingBytes < paceBytes) return undefined;
+    session.#waiting ??= session.#waitForDrain();
+    return session.#waiting;
   }
 
   #waitForDrain(): Promise<void> {
@@ -403,21 +453,23 @@ export class Session {
     });
   }
 
-  readonly #onReset = this.#sendReset.bind(this);
-
-  #sendReset(notice: ResetNotice): void {
-    this.#positions.set(notice.channel, notice);
-    this.#sink.send(frames.reset(notice.channel, notice.epoch, notice.offset), true);
-    this.#observer?.delivered?.();
+  static #sendReset(this: Entry, notice: ResetNotice): void {
+    // biome-ignore lint/complexity/noThisInStatic lint/complexity/noUselessThisAlias: `this` is the entry, not the class
+    const entry: Entry = this;
+    const session = entry.session;
+    entry.position = notice;
+    session.#sink.send(frames.reset(notice.channel, notice.epoch, notice.offset), true);
+    session.#context.observer?.delivered?.();
   }
 
   // A connection hears of the others; it is in the member list itself.
-  readonly #onPresence = this.#sendPresence.bind(this);
-
-  #sendPresence(event: PresenceEvent): void {
-    if (event.member.client === this.id || !this.#entries.get(event.channel)?.started) return;
-    this.#sink.send(frames.presenceEvent(event), false);
-    if (this.#sink.bufferedBytes > this.#maxBufferedBytes) this.slowConsumer();
+  static #sendPresence(this: Entry, event: PresenceEvent): void {
+    // biome-ignore lint/complexity/noThisInStatic lint/complexity/noUselessThisAlias: `this` is the entry, not the class
+    const entry: Entry = this;
+    const session = entry.session;
+    if (event.member.client === session.id || !entry.started) return;
+    session.#sink.send(frames.presenceEvent(event), false);
+    if (session.#sink.bufferedBytes > session.#context.limits.maxBufferedBytes) session.slowConsumer();
   }
 
   #member(): PresenceMember {
@@ -436,11 +488,14 @@ export class Session {
     if (!hub.closed) hub.leave(entry.channel, this.id).catch(() => {});
   }
 
-  #started(entry: Entry, start: ResetNotice): void {
+  static #started(this: Entry, start: ResetNotice): void {
+    // biome-ignore lint/complexity/noThisInStatic lint/complexity/noUselessThisAlias: `this` is the entry, not the class
+    const entry: Entry = this;
+    const session = entry.session;
     entry.started = true;
-    this.#positions.set(entry.channel, start);
-    if (this.#announce) {
-      this.#sink.send(frames.subscribed(entry.channel, entry.id, start.epoch, start.offset), true);
+    entry.position = start;
+    if (session.#announce) {
+      session.#sink.send(frames.subscribed(entry.channel, entry.id, start.epoch, start.offset), true);
     }
   }
 
@@ -453,19 +508,65 @@ export class Session {
     );
   }
 
-  /** A subscription that could not start, or was refused: it alone gets the error. */
-  #drop(entry: Entry, error: unknown): void {
-    this.#entries.delete(entry.channel);
+  #entry(channel: string): Entry | undefined {
+    const entries = this.#entries;
+    if (entries instanceof Entry) return entries.channel === channel ? entries : undefined;
+    return entries?.get(channel);
+  }
+
+  #entryCount(): number {
+    const entries = this.#entries;
+    return entries === undefined ? 0 : entries instanceof Entry ? 1 : entries.size;
+  }
+
+  /** A copy: callers may remove entries while they go through it. */
+  #entryList(): Entry[] {
+    const entries = this.#entries;
+    return entries === undefined ? [] : entries instanceof Entry ? [entries] : [...entries.values()];
+  }
+
+  /** Adds an entry for a channel that has none. */
+  #addEntry(entry: Entry): void {
+    const entries = this.#entries;
+    if (entries === undefined) this.#entries = entry;
+    else if (entries instanceof Entry) {
+      this.#entries = new Map([
+        [entries.channel, entries],
+        [entry.channel, entry],
+      ]);
+    } else entries.set(entry.channel, entry);
+  }
+
+  #deleteEntry(entry: Entry): void {
+    const entries = this.#entries;
+    if (entries === entry) this.#entries = undefined;
+    else if (entries instanceof Map && entries.get(entry.channel) === entry) entries.delete(entry.channel);
+  }
+
+  /** An entry goes: its position stays, for cursors. */
+  #keepPosition(entry: Entry): void {
+    if (entry.position === undefined) return;
+    this.#positions ??= new Map();
+    this.#positions.set(entry.channel, entry.position);
+  }
+
+  /** Ends an entry's subscription; its position stays, for cursors. */
+  #remove(entry: Entry): void {
+    this.#deleteEntry(entry);
+    this.#keepPosition(entry);
     entry.subscription?.unsubscribe();
     this.#leave(entry);
+  }
+
+  /** A subscription that could not start, or was refused: it alone gets the error. */
+  #drop(entry: Entry, error: unknown): void {
+    this.#remove(entry);
     this.fail(error, entry.id, entry.channel);
   }
 
   /** A subscription the server ends (token expiry, rights withdrawn): `unsubscribed` with the code. */
   #end(entry: Entry, code: ErrorCode, reason: string): void {
-    this.#entries.delete(entry.channel);
-    entry.subscription?.unsubscribe();
-    this.#leave(entry);
+    this.#remove(entry);
     this.#sink.send(frames.unsubscribed(entry.channel, undefined, code, reason), false);
   }
 
@@ -474,11 +575,11 @@ export class Session {
     this.#expiry = undefined;
     const expiresAt = this.identity.expiresAt;
     if (expiresAt === undefined) return;
-    this.#expiry = setTimeout(this.#expire, Math.min(MAX_TIMER_MS, Math.max(0, expiresAt - Date.now())));
+    const ms = Math.min(MAX_TIMER_MS, Math.max(0, expiresAt - Date.now()));
+    // Only sessions whose token expires have a timer (and this closure): most have neither.
+    this.#expiry = setTimeout(() => this.#expireNow(), ms);
     this.#expiry.unref();
   }
-
-  readonly #expire = this.#expireNow.bind(this);
 
   #expireNow(): void {
     const expiresAt = this.identity.expiresAt;
@@ -488,7 +589,7 @@ export class Session {
       return;
     }
     const reason = 'the token has expired';
-    for (const entry of [...this.#entries.values()]) this.#end(entry, ErrorCode.tokenExpired, reason);
+    for (const entry of this.#entryList()) this.#end(entry, ErrorCode.tokenExpired, reason);
     this.end(ErrorCode.tokenExpired, reason, true);
   }
 }

@@ -78,6 +78,12 @@ class Replay {
 }
 
 type Item = Envelope | Notice | Replay;
+
+/** Holds a live message back while the tracker catches up (its list made on first use). */
+function hold(tracker: Tracker, envelope: Envelope): void {
+  tracker.pending ??= [];
+  tracker.pending.push(envelope);
+}
 type NoticeHandler = (position: ResetNotice) => void | PromiseLike<void>;
 /** Says when the consumer can take more history: undefined now, or a promise that settles when it can. */
 export type Pace = () => PromiseLike<void> | undefined;
@@ -105,6 +111,8 @@ export class SubscriptionImpl implements Subscription {
   closed = false;
 
   readonly #host: SubscriptionHost;
+  /** `this` of every callback: lets a caller pass shared functions instead of a closure per subscription. */
+  readonly #receiver: unknown;
   readonly #handler: Handler;
   readonly #onReset: NoticeHandler | undefined;
   readonly #onStart: NoticeHandler | undefined;
@@ -115,8 +123,11 @@ export class SubscriptionImpl implements Subscription {
   /** A pattern subscription's trackers, one per channel seen. */
   readonly #trackers: Map<string, Tracker> | undefined;
 
-  /** Delivered slots are cleared at once: a catch-up's envelopes (and their frames) are not kept to the end. */
-  #queue: (Item | undefined)[] = [];
+  /**
+   * Delivered slots are cleared at once: a catch-up's envelopes (and their frames) are not kept to the
+   * end. Made when first needed: an idle subscription, or one whose deliveries never overlap, has none.
+   */
+  #queue: (Item | undefined)[] | undefined;
   #head = 0;
   #draining = false;
   #retries = 0;
@@ -130,8 +141,10 @@ export class SubscriptionImpl implements Subscription {
     handler: Handler,
     options: { onReset?: NoticeHandler; onStart?: NoticeHandler; pace?: Pace; scope?: ScopeLike },
     start: Start,
+    receiver?: unknown,
   ) {
     this.#host = host;
+    this.#receiver = receiver;
     this.channel = channel;
     this.#handler = handler;
     this.#onReset = options.onReset;
@@ -148,7 +161,7 @@ export class SubscriptionImpl implements Subscription {
   unsubscribe(): void {
     if (this.closed) return;
     this.closed = true;
-    this.#queue = [];
+    this.#queue = undefined;
     this.#head = 0;
     this.#settleIdle();
     this.#host.detach(this);
@@ -225,8 +238,8 @@ export class SubscriptionImpl implements Subscription {
         this.#trackers!.set(envelope.channel, tracker);
       }
     }
-    if (!tracker.live) tracker.pending.push(envelope);
-    else this.#accept(tracker, envelope);
+    if (tracker.live) this.#accept(tracker, envelope);
+    else hold(tracker, envelope);
   }
 
   /** The engine's stream was interrupted: re-read every channel from where it stands. */
@@ -249,7 +262,7 @@ export class SubscriptionImpl implements Subscription {
         return;
       }
     }
-    tracker.pending.push(envelope);
+    hold(tracker, envelope);
     this.#recover(tracker);
   }
 
@@ -343,10 +356,11 @@ export class SubscriptionImpl implements Subscription {
     }
     tracker.live = true;
     const pending = tracker.pending;
-    tracker.pending = [];
+    if (pending === undefined) return;
+    tracker.pending = undefined;
     for (let i = 0; i < pending.length; i++) {
       if (!tracker.live) {
-        for (let j = i; j < pending.length; j++) tracker.pending.push(pending[j]);
+        for (let j = i; j < pending.length; j++) hold(tracker, pending[j]);
         return;
       }
       this.#accept(tracker, pending[i], true);
@@ -356,12 +370,14 @@ export class SubscriptionImpl implements Subscription {
   #enqueue(item: Item): void {
     if (this.closed) return;
     if (this.#draining) {
+      this.#queue ??= [];
       this.#queue.push(item);
       return;
     }
     // Nothing queued, nothing running: deliver at once, without touching the queue (history is paced).
     this.#draining = true;
     if (item instanceof Replay && this.#pace !== undefined) {
+      this.#queue ??= [];
       this.#queue.push(item);
       this.#drain();
     } else if (this.#run(item)) this.#drain();
@@ -377,7 +393,7 @@ export class SubscriptionImpl implements Subscription {
       return true;
     }
     if (result !== undefined && typeof result.then === 'function') {
-      result.then(this.#resume, this.#fail);
+      this.#resumeAfter(result);
       return false;
     }
     return true;
@@ -390,42 +406,51 @@ export class SubscriptionImpl implements Subscription {
    */
   #drain(): void {
     const queue = this.#queue;
-    while (this.#head < queue.length) {
-      if (this.closed) break;
-      const item = queue[this.#head] as Item;
-      if (item instanceof Replay && this.#pace !== undefined) {
-        const wait = this.#pace();
-        if (wait !== undefined) {
-          wait.then(this.#resume, this.#fail);
-          return;
+    if (queue !== undefined) {
+      while (this.#head < queue.length) {
+        if (this.closed) break;
+        const item = queue[this.#head] as Item;
+        if (item instanceof Replay && this.#pace !== undefined) {
+          const wait = this.#pace.call(this.#receiver);
+          if (wait !== undefined) {
+            this.#resumeAfter(wait);
+            return;
+          }
         }
+        queue[this.#head++] = undefined;
+        if (!this.#run(item)) return;
       }
-      queue[this.#head++] = undefined;
-      if (!this.#run(item)) return;
+      // Kept (emptied) once made: a subscription whose deliveries overlap once will again.
+      if (this.#queue !== undefined) this.#queue.length = 0;
     }
-    this.#queue.length = 0;
     this.#head = 0;
     this.#draining = false;
     this.#settleIdle();
   }
 
-  readonly #resume = this.#resumeDrain.bind(this);
+  /**
+   * Resumes the drain once `wait` (an async handler, or the pace) settles. The callbacks are made here,
+   * when a drain does wait, not up front for every subscription: most never wait.
+   */
+  #resumeAfter(wait: PromiseLike<void>): void {
+    wait.then(
+      () => this.#resumeDrain(),
+      (error: unknown) => {
+        this.#host.report(error, this);
+        this.#resumeDrain();
+      },
+    );
+  }
 
   #resumeDrain(): void {
     this.#compact();
     this.#drain();
   }
 
-  readonly #fail = this.#reportAndResume.bind(this);
-
-  #reportAndResume(error: unknown): void {
-    this.#host.report(error, this);
-    this.#resume();
-  }
-
   #compact(): void {
-    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#head);
+    const queue = this.#queue;
+    if (queue !== undefined && this.#head > 1024 && this.#head * 2 > queue.length) {
+      this.#queue = queue.slice(this.#head);
       this.#head = 0;
     }
   }
@@ -433,10 +458,12 @@ export class SubscriptionImpl implements Subscription {
   #deliver(queued: Item): void | PromiseLike<void> {
     const item = queued instanceof Replay ? queued.envelope : queued;
     if (!(item instanceof Envelope)) {
-      return item.notice === 'start' ? this.#onStart?.(item.position) : this.#onReset?.(item.position);
+      return item.notice === 'start'
+        ? this.#onStart?.call(this.#receiver, item.position)
+        : this.#onReset?.call(this.#receiver, item.position);
     }
     if (item.origin !== undefined && item.origin === this.scope?.id) return;
     if (item.expiresAt !== undefined && item.expiresAt <= this.#host.now()) return;
-    return this.#handler(item);
+    return this.#handler.call(this.#receiver, item);
   }
 }

@@ -11,7 +11,8 @@ export class Tracker {
   live = false;
   /** Set when a resync arrives mid-recovery, so the recovery runs once more. */
   again = false;
-  pending: Envelope[] = [];
+  /** Made when first needed: most trackers never hold anything back. */
+  pending: Envelope[] | undefined;
 
   constructor(
     readonly channel: string,

@@ -3,6 +3,7 @@ import {
   type EngineMessage,
   type EnginePresence,
   ListenerRegistry,
+  type MemoryEngineOptions,
   MemoryPresence,
   newEpoch,
   type PublishRequest,
@@ -19,7 +20,11 @@ import { openDatabase, type Synchronous } from './open-database.js';
 import { endSession } from './session.js';
 import { type ChannelRow, Store } from './store.js';
 
-export interface SqliteEngineOptions {
+/**
+ * The memory engine's options (clock, sweep interval, idle time to live, listener errors), with the
+ * same meanings and defaults, plus where the file lives and how hard a publish waits for the disk.
+ */
+export interface SqliteEngineOptions extends MemoryEngineOptions {
   /** The database file, created with its directory if missing (`:memory:` for a throwaway one). */
   path: string;
   /**
@@ -30,14 +35,6 @@ export interface SqliteEngineOptions {
    * this project's CI disk, see BENCHMARKS.md).
    */
   synchronous?: Synchronous;
-  /** Clock in ms since the Unix epoch; tests inject one to move time by hand. */
-  now?: () => number;
-  /** How often expired messages and keys are dropped and idle channels forgotten (ms, default 10 000; 0 turns the timer off). */
-  sweepIntervalMs?: number;
-  /** How long a channel that no publish or snapshot has given a policy stays known while idle, ms (default 300 000). */
-  idleTtlMs?: number;
-  /** Called when a listener throws; the default logs to stderr. Delivery to the others goes on. */
-  onListenerError?: (error: unknown, message?: EngineMessage) => void;
 }
 
 const DEFAULT_SWEEP_INTERVAL_MS = 10_000;

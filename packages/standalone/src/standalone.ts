@@ -101,6 +101,7 @@ export async function startStandalone(config: Config, options: StandaloneOptions
       ...(config.origins !== undefined && { origins: config.origins }),
       ...(config.presence !== undefined && { presence: config.presence }),
       ...(config.heartbeatMs !== undefined && { heartbeatMs: config.heartbeatMs }),
+      ...(config.writeDelayMs !== undefined && { writeDelayMs: config.writeDelayMs }),
     });
   } catch (error) {
     return cleanup(error);

@@ -186,6 +186,15 @@ describe('configuration', () => {
     ]);
   });
 
+  test('writeDelayMs: 0 to 1000 ms, or the server default', () => {
+    assert.equal(validateConfig({ writeDelayMs: 0 }).writeDelayMs, 0);
+    assert.equal(validateConfig({ writeDelayMs: 100 }).writeDelayMs, 100);
+    assert.equal(validateConfig({}).writeDelayMs, undefined);
+    assert.deepEqual(lines({ writeDelayMs: 1_001 }), [
+      'config.writeDelayMs: expected a number of milliseconds from 0 to 1000',
+    ]);
+  });
+
   test('docs/STANDALONE.md documents every environment variable', async () => {
     const doc = await readFile(new URL('../../../docs/STANDALONE.md', import.meta.url), 'utf8');
     for (const name of Object.keys(ENV_VARS)) assert.ok(doc.includes(`\`${name}\``), name);

@@ -2,6 +2,7 @@
 // with their engine config): real OS processes, clients spread over them, no sticky sessions.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { eventually } from '@tidings/engine/testing';
 import { TransportName } from '@tidings/protocol';
 import {
   type AfterHook,
@@ -25,7 +26,6 @@ import {
   waitForAll,
 } from './scale-out.js';
 import type { EngineConfig } from './server-process.js';
-import { eventually } from './wait-for.js';
 
 const PROCESSES = 3;
 const CLIENTS = 6;

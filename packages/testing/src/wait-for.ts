@@ -24,23 +24,3 @@ export async function waitFor<T>(
     await sleep(POLL_MS);
   }
 }
-
-/**
- * Runs `assertion` until it stops throwing; after `timeoutMs` rethrows its last error, so a failure
- * reads like the assertion's own (expected vs actual) rather than a bare timeout.
- */
-export async function eventually(
-  assertion: () => void | Promise<void>,
-  timeoutMs: number = DEFAULT_TIMEOUT_MS,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await assertion();
-      return;
-    } catch (error) {
-      if (Date.now() >= deadline) throw error;
-    }
-    await sleep(POLL_MS);
-  }
-}

@@ -5,8 +5,8 @@ const POLL_MS = 5;
 
 /**
  * Runs `assertion` until it stops throwing; after `timeoutMs` rethrows its last error, so a failure
- * reads like the assertion's own (expected vs actual) rather than a bare timeout. A copy of the one in
- * the private `@tidings/testing` (wait-for.ts), so the published suites need nothing from it.
+ * reads like the assertion's own (expected vs actual) rather than a bare timeout. Published here because
+ * the contract suites use it; the private `@tidings/testing` re-exports it.
  */
 export async function eventually(
   assertion: () => void | Promise<void>,

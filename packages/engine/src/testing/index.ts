@@ -14,4 +14,5 @@ export {
   type ModelRead,
   type ModelSnapshot,
 } from './engine-model.js';
+export { eventually } from './eventually.js';
 export { type PresenceContractSetup, presenceContract } from './presence-contract.js';

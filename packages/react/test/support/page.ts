@@ -4,7 +4,7 @@
 import { type Client, connect, type Position, type SinceSpec } from '@tidings/client';
 import { createElement as h, StrictMode, useEffect } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
-import { TidingsProvider, useChannel, useConnectionState, usePresence } from '../../src/index.js';
+import { TidingsProvider, useChannel, useClient, useConnectionState, usePresence } from '../../src/index.js';
 
 export interface MountOptions {
   url: string;
@@ -26,6 +26,8 @@ export interface Harness {
   unsubscribes: number;
   /** The connection states rendered, consecutive repeats left out. */
   states: string[];
+  /** The client's transport (`client.transport`) at each `connected` in `states`. */
+  transports: string[];
   client: Client | undefined;
 }
 
@@ -35,6 +37,7 @@ const harness: Harness = {
   subscribes: 0,
   unsubscribes: 0,
   states: [],
+  transports: [],
   client: undefined,
   mount,
   unmount,
@@ -107,9 +110,12 @@ function Members({ channel }: { channel: string }) {
 }
 
 function ConnectionState() {
+  const client = useClient();
   const state = useConnectionState();
   useEffect(() => {
-    if (harness.states.at(-1) !== state) harness.states.push(state);
-  }, [state]);
+    if (harness.states.at(-1) === state) return;
+    harness.states.push(state);
+    if (state === 'connected') harness.transports.push(client.transport);
+  }, [state, client]);
   return h('p', { id: 'state' }, state);
 }

@@ -3,7 +3,7 @@
 // (`?url=…&token=…&channel=…&logs=1|2&since=epoch:offset`); what the handlers saw goes to `window.app`
 // for the test to read, what the components render goes to the DOM.
 import { type Client, connect, type SinceSpec } from '@tidings/client';
-import { TidingsProvider, useChannel, useConnectionState } from '@tidings/react';
+import { TidingsProvider, useChannel, useClient, useConnectionState } from '@tidings/react';
 import { StrictMode, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 
@@ -14,9 +14,11 @@ export interface AppState {
   effects: number;
   /** The connection states rendered, consecutive repeats left out. */
   states: string[];
+  /** The client's transport (`client.transport`) at each `connected` in `states`. */
+  transports: string[];
 }
 
-const state: AppState = { received: [], effects: 0, states: [] };
+const state: AppState = { received: [], effects: 0, states: [], transports: [] };
 (window as unknown as { app: AppState }).app = state;
 
 const query = new URLSearchParams(location.search);
@@ -68,10 +70,13 @@ function Log({ index }: { index: number }) {
 }
 
 function ConnectionState() {
+  const client = useClient();
   const connection = useConnectionState();
   useEffect(() => {
-    if (state.states.at(-1) !== connection) state.states.push(connection);
-  }, [connection]);
+    if (state.states.at(-1) === connection) return;
+    state.states.push(connection);
+    if (connection === 'connected') state.transports.push(client.transport);
+  }, [connection, client]);
   return <p id="state">{connection}</p>;
 }
 

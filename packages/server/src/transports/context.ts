@@ -6,6 +6,7 @@ import type { Hub } from '../hub.js';
 import type { ConnectionCounter, Limits, RateLimiters } from '../limits.js';
 import type { ServerObserver } from '../observer.js';
 import type { Session } from '../session.js';
+import type { WriteBatcher } from './flush.js';
 
 /** What the server asks of a connection's session: who it is, whether it is over, how to end it. */
 export type ConnectionSession = Pick<Session, 'identity' | 'ended' | 'end'>;
@@ -27,6 +28,8 @@ export interface ServerContext {
   readonly hub: Hub;
   readonly limits: Limits;
   readonly heartbeatMs: number;
+  /** Flushes the streaming connections' corked output, after `writeDelayMs`. */
+  readonly writes: WriteBatcher;
   readonly authenticate: Authenticate | undefined;
   readonly hooks: Authorization;
   readonly origins: OriginPolicy;

@@ -27,7 +27,7 @@ const sse: StreamFormat = {
     }
     if (!moved) return lastEvent;
     // Every one-channel request that sends this frame has the same cursor: build that event once per frame.
-    if (session.positions.size === 1) {
+    if (session.onePosition) {
       if (lastOneChannelEvent === '') lastOneChannelEvent = `id: ${session.cursor()}\n${lastEvent}`;
       return lastOneChannelEvent;
     }

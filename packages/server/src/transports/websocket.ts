@@ -8,7 +8,7 @@ import { type FrameSink, Session } from '../session.js';
 import { authenticateRequest, shuttingDown } from './admit.js';
 import { CLOSE_GRACE_MS, drained } from './backpressure.js';
 import type { Connection, ServerContext } from './context.js';
-import { type Flushable, flushSoon } from './flush.js';
+import { type Flushable, FlushState, holding, release } from './flush.js';
 import { disconnect, PING_FRAME, toTidingsError, welcome } from './frames.js';
 import { leadingRequestId } from './leading-id.js';
 import { sizeLimits } from './size-limits.js';
@@ -23,6 +23,15 @@ const HARD_CAP_FACTOR = 4;
 
 const noop = () => {};
 
+/**
+ * The `ws` socket of a Tidings connection, pointing back at it: the socket's listeners are then
+ * functions shared by every connection (they find theirs through `this`), where a bound function per
+ * connection and event cost ~50 bytes each.
+ */
+class TidingsWebSocket extends WebSocket {
+  connection: WebSocketConnection | undefined = undefined;
+}
+
 /** `GET <mount>/ws`: the WebSocket transport. */
 export class WebSocketTransport {
   readonly #context: ServerContext;
@@ -34,6 +43,7 @@ export class WebSocketTransport {
       noServer: true,
       clientTracking: false,
       perMessageDeflate: false,
+      WebSocket: TidingsWebSocket,
       maxPayload: HARD_CAP_FACTOR * context.limits.maxFrameBytes,
     });
   }
@@ -80,7 +90,7 @@ export class WebSocketTransport {
             ws,
             new TidingsError(ErrorCode.tooManyConnections, 'too many connections for this identity'),
           );
-        } else new WebSocketConnection(context, ws, socket, request, identity);
+        } else new WebSocketConnection(context, ws as TidingsWebSocket, socket, request, identity);
       });
     }, refuse);
   }
@@ -103,17 +113,22 @@ function closeSoon(ws: WebSocket, code: number, reason: string): NodeJS.Timeout 
 
 /**
  * One WebSocket client. Frames are written straight to the socket as pre-encoded WebSocket frames,
- * corked for the rest of the event-loop turn (`ws` is used for the handshake, parsing, pings and close).
+ * corked until the server's write batch is flushed: the end of the event-loop turn, or `writeDelayMs`
+ * (`ws` is used for the handshake, parsing, pings and close).
  */
 class WebSocketConnection implements FrameSink, Connection, Flushable {
-  readonly transport = TransportName.websocket;
+  // Getters, not fields: every field is 8 bytes on every connection.
+  get transport(): TransportName {
+    return TransportName.websocket;
+  }
+
   readonly session: Session;
   readonly #context: ServerContext;
-  readonly #ws: WebSocket;
+  readonly #ws: TidingsWebSocket;
   readonly #socket: Duplex;
-  readonly #maxFrameBytes: number;
   readonly #maxBufferedBytes: number;
-  #corked = false;
+  /** Kept by the server's WriteBatcher (see flush.ts). */
+  flushState: number = FlushState.idle;
   /** What the client had not taken at the last flush. */
   #backlog = 0;
   /** Heartbeat ticks since the last frame sent. */
@@ -124,7 +139,7 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
 
   constructor(
     context: ServerContext,
-    ws: WebSocket,
+    ws: TidingsWebSocket,
     socket: Duplex,
     request: IncomingMessage,
     identity: Identity,
@@ -132,31 +147,32 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
     this.#context = context;
     this.#ws = ws;
     this.#socket = socket;
-    this.#maxFrameBytes = context.limits.maxFrameBytes;
     this.#maxBufferedBytes = context.limits.maxBufferedBytes;
     this.session = new Session(context, { request, identity, sink: this });
-    ws.on('message', this.#onMessage);
-    ws.on('pong', this.#onPong);
+    ws.connection = this;
+    ws.on('message', WebSocketConnection.#onMessage);
+    ws.on('pong', WebSocketConnection.#onPong);
     ws.on('error', noop);
-    ws.once('close', this.#onClose);
+    // `on`, not `once`: `ws` emits 'close' once, and `once` would wrap the listener per connection.
+    ws.on('close', WebSocketConnection.#onClose);
     context.open(this);
     this.send(welcome(this.session.id, context.heartbeatMs, sizeLimits(context), identity.expiresAt), false);
   }
 
   send(frame: string, _moved?: boolean): void {
     if (this.#ws.readyState !== WebSocket.OPEN) return;
-    if (!this.#corked) {
-      this.#corked = true;
+    const writes = this.#context.writes;
+    if (!holding(this)) {
       this.#socket.cork();
-      flushSoon(this);
+      writes.hold(this);
     }
     this.#socket.write(textFrame(frame));
     this.#quiet = 0;
+    if (this.#socket.writableLength >= writes.maxHeldBytes) this.flush();
   }
 
   flush(): void {
-    if (!this.#corked) return;
-    this.#corked = false;
+    if (!release(this)) return;
     this.#socket.uncork();
     this.#backlog = this.#socket.writableLength;
     if (this.#backlog > this.#maxBufferedBytes) this.session.slowConsumer();
@@ -200,18 +216,25 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
     this.#ws.terminate();
   }
 
-  readonly #onMessage = this.#handleMessage.bind(this);
+  // `this` is the socket: a TidingsWebSocket, which `ws`'s listener types do not know.
+  static #onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+    // biome-ignore lint/complexity/noThisInStatic lint/complexity/noUselessThisAlias: `this` is the socket, not the class
+    const ws: WebSocket = this;
+    const connection = (ws as TidingsWebSocket).connection;
+    if (connection !== undefined) connection.#handleMessage(data, isBinary);
+  }
 
   #handleMessage(data: RawData, isBinary: boolean): void {
     this.#unanswered = 0;
+    this.#context.writes.expedite(this);
     const session = this.session;
     const bytes = data as Buffer;
     if (isBinary) {
       session.fail(new TidingsError(ErrorCode.malformedFrame, 'frames are JSON text, not binary'));
       return;
     }
-    if (bytes.length > this.#maxFrameBytes) {
-      const limit = this.#maxFrameBytes;
+    const limit = this.#context.limits.maxFrameBytes;
+    if (bytes.length > limit) {
       session.fail(
         new TidingsError(
           ErrorCode.frameTooLarge,
@@ -239,13 +262,19 @@ class WebSocketConnection implements FrameSink, Connection, Flushable {
     }
   }
 
-  readonly #onPong = this.#handlePong.bind(this);
-
-  #handlePong(): void {
-    this.#unanswered = 0;
+  static #onPong(this: WebSocket): void {
+    // biome-ignore lint/complexity/noThisInStatic lint/complexity/noUselessThisAlias: `this` is the socket, not the class
+    const ws: WebSocket = this;
+    const connection = (ws as TidingsWebSocket).connection;
+    if (connection !== undefined) connection.#unanswered = 0;
   }
 
-  readonly #onClose = this.#handleClose.bind(this);
+  static #onClose(this: WebSocket): void {
+    // biome-ignore lint/complexity/noThisInStatic lint/complexity/noUselessThisAlias: `this` is the socket, not the class
+    const ws: WebSocket = this;
+    const connection = (ws as TidingsWebSocket).connection;
+    if (connection !== undefined) connection.#handleClose();
+  }
 
   #handleClose(): void {
     this.session.close();

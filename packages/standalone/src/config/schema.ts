@@ -327,6 +327,8 @@ export const configSchema = z
       .enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.map((l) => `"${l}"`).join(', ')}` })
       .default('info'),
     heartbeatMs: ms().optional(),
+    /** The server's `writeDelayMs`: write batching on busy connections (default: the server's). */
+    writeDelayMs: integer(0, 1_000, 'a number of milliseconds from 0 to 1000').optional(),
     /** How long SIGTERM waits for connections to leave before it cuts them. */
     shutdownDeadlineMs: integer(0, 600_000, 'a number of milliseconds from 0 to 600000').default(5_000),
     /** Serve the browser client as `/tidings.js` (a plain script defining `Tidings`). */
