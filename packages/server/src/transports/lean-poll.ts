@@ -57,6 +57,18 @@ export interface PollRequest {
 
 // Timer callbacks take the poll as an argument: no function bound per request.
 const finishPoll = (poll: LeanPoll): void => poll.finish();
+
+/**
+ * Polls that took a frame this turn, answered together at its end: one setImmediate for a message that
+ * wakes a thousand long-polls, not one each.
+ */
+let answering: LeanPoll[] = [];
+
+function answerAll(): void {
+  const polls = answering;
+  answering = [];
+  for (const poll of polls) poll.finish();
+}
 const expirePoll = (poll: LeanPoll): void => poll.expire();
 
 /**
@@ -126,7 +138,8 @@ export class LeanPoll implements Connection {
       if (position !== undefined) this.#positions.set(channel, position);
     }
     this.#context.open(this);
-    this.#response.once('close', this.#onClose);
+    // `on`, not `once`: no wrapper per request; the response closes once.
+    this.#response.on('close', this.#onClose);
     const behind: Watch[] = [];
     try {
       for (const channel of allowed) {
@@ -259,7 +272,8 @@ export class LeanPoll implements Connection {
     else if (this.#started && !this.#scheduled) {
       // What else arrives in this turn goes in the same answer.
       this.#scheduled = true;
-      setImmediate(finishPoll, this);
+      if (answering.length === 0) setImmediate(answerAll);
+      answering.push(this);
     }
   }
 
